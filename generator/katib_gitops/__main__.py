@@ -1,0 +1,3 @@
+from katib_gitops.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,77 @@
+"""Findings: what every checking stage returns, kept apart from how it is reported.
+
+A finding names a file, a position in it, the field path Katib or Kubernetes
+would use (``spec.trialTemplate.trialParameters[1].reference``) and a message.
+Reporters (text, json, github) only format lists of findings.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence, Union
+
+PathPart = Union[str, int]
+
+ERROR = "error"
+WARNING = "warning"
+
+
+def format_path(parts: Sequence[PathPart]) -> str:
+    """Render a path the way Kubernetes and Katib print field paths."""
+    out = ""
+    for part in parts:
+        if isinstance(part, int):
+            out += f"[{part}]"
+        elif out:
+            out += "." + part
+        else:
+            out = part
+    return out
+
+
+@dataclass(frozen=True)
+class Finding:
+    message: str
+    path: tuple[PathPart, ...] = ()
+    file: str = "-"
+    line: int = 0
+    column: int = 0
+    severity: str = ERROR
+    rule: str = ""
+
+    @property
+    def dotted(self) -> str:
+        return format_path(self.path)
+
+    def one_line(self) -> str:
+        where = f"{self.file}:{self.line}:{self.column}"
+        what = f"{self.dotted}: " if self.path else ""
+        sev = "" if self.severity == ERROR else f"{self.severity}: "
+        return f"{where}: {sev}{what}{self.message}"
+
+
+class UserError(Exception):
+    """A mistake in the user's input: reported as one line, never a traceback."""
+
+    def __init__(self, finding: Finding, exit_code: int = 1):
+        super().__init__(finding.one_line())
+        self.finding = finding
+        self.exit_code = exit_code
+
+
+@dataclass
+class Report:
+    """Findings collected across files; the exit status follows from them."""
+
+    findings: list[Finding] = field(default_factory=list)
+
+    def extend(self, items: Iterable[Finding]) -> None:
+        self.findings.extend(items)
+
+    @property
+    def errors(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity == ERROR]
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors

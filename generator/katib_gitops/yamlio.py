@@ -1,0 +1,231 @@
+"""YAML in and out.
+
+Machine-read YAML goes through PyYAML's C parser (fast); positions are only
+worked out again, from the node tree, when a finding needs a line number.
+Generated YAML is dumped deterministically with PyYAML's C emitter.
+Human-owned files that the tool edits go through ruamel.yaml (see ``roundtrip``).
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass, field
+from typing import Any, Iterator, Sequence
+
+import yaml
+
+from .findings import Finding, PathPart, UserError
+
+_Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+_Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
+
+# Bounds that keep hostile input (alias bombs, absurd nesting) cheap to refuse.
+MAX_ALIASES = 100
+MAX_DEPTH = 100
+MAX_BYTES = 20 * 1024 * 1024
+
+
+class _StrictLoader(_Loader):  # type: ignore[misc,valid-type]
+    """Safe loader that refuses duplicate keys instead of keeping the last one."""
+
+
+def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    loader.flatten_mapping(node)
+    seen: dict[Any, yaml.Node] = {}
+    out: dict[Any, Any] = {}
+    for key_node, value_node in node.value:
+        key = loader.construct_object(key_node, deep=deep)
+        try:
+            hash(key)
+        except TypeError:
+            raise yaml.constructor.ConstructorError(
+                None, None, "a mapping key must be a scalar", key_node.start_mark
+            )
+        if key in seen:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        seen[key] = key_node
+        out[key] = loader.construct_object(value_node, deep=deep)
+    return out
+
+
+def _construct_timestamp_as_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    # Kubernetes has no timestamp type in YAML input; keep the text as written.
+    return loader.construct_scalar(node)
+
+
+_StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_str)
+
+
+@dataclass
+class Document:
+    """One YAML document, with what is needed to find positions later."""
+
+    data: Any
+    file: str
+    index: int
+    text: str = field(repr=False, default="")
+    _node: Any = field(repr=False, default=None)
+
+    def node(self) -> Any:
+        if self._node is None:
+            nodes = list(yaml.compose_all(self.text, Loader=_Loader))
+            self._node = nodes[self.index] if self.index < len(nodes) else None
+        return self._node
+
+    def position(self, path: Sequence[PathPart]) -> tuple[int, int]:
+        """1-based (line, column) of the deepest node that exists along path."""
+        node = self.node()
+        if node is None:
+            return (1, 1)
+        best = node
+        for part in path:
+            nxt = None
+            if isinstance(node, yaml.MappingNode):
+                for key, value in node.value:
+                    if isinstance(key, yaml.ScalarNode) and key.value == str(part):
+                        nxt = value
+                        best = key
+                        break
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int):
+                if 0 <= part < len(node.value):
+                    nxt = node.value[part]
+                    best = nxt
+            if nxt is None:
+                break
+            node = nxt
+        return (best.start_mark.line + 1, best.start_mark.column + 1)
+
+    def finding(self, message: str, path: Sequence[PathPart] = (), **kw: Any) -> Finding:
+        line, col = self.position(path)
+        return Finding(message=message, path=tuple(path), file=self.file, line=line, column=col, **kw)
+
+
+def _yaml_error(exc: yaml.YAMLError, file: str) -> Finding:
+    mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    problem = getattr(exc, "problem", None) or str(exc)
+    context = getattr(exc, "context", None)
+    msg = f"{context} {problem}" if context and "duplicate" not in problem else problem
+    if "\t" in problem or "'\\t'" in problem:
+        msg = "tab character where YAML requires spaces for indentation"
+    return Finding(message=f"invalid YAML: {' '.join(msg.split())}", file=file, line=line, column=col, rule="yaml")
+
+
+def _check_shape(text: str, file: str) -> None:
+    """Refuse alias bombs and absurd nesting before constructing anything."""
+    aliases = 0
+    depth = 0
+    for event in yaml.parse(text, Loader=_Loader):
+        if isinstance(event, yaml.AliasEvent):
+            aliases += 1
+            if aliases > MAX_ALIASES:
+                m = event.start_mark
+                raise UserError(Finding(f"invalid YAML: more than {MAX_ALIASES} aliases (alias bomb?)",
+                                        file=file, line=m.line + 1, column=m.column + 1, rule="yaml"))
+        elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
+            depth += 1
+            if depth > MAX_DEPTH:
+                m = event.start_mark
+                raise UserError(Finding(f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
+                                        file=file, line=m.line + 1, column=m.column + 1, rule="yaml"))
+        elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
+            depth -= 1
+
+
+def decode(raw: bytes, file: str) -> str:
+    if len(raw) > MAX_BYTES:
+        raise UserError(Finding(f"file is {len(raw) // (1024 * 1024)} MiB; the limit is {MAX_BYTES // (1024 * 1024)} MiB",
+                                file=file, line=1, column=1, rule="yaml"))
+    try:
+        return raw.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise UserError(Finding(f"not UTF-8: byte 0x{raw[exc.start]:02x} cannot be decoded",
+                                file=file, line=line, column=col, rule="yaml")) from None
+
+
+def load_documents(text: str, file: str) -> list[Document]:
+    """Every non-empty document in text; a UserError for unreadable YAML."""
+    try:
+        if "&" in text or "*" in text or text.count("\n") > 5000:
+            _check_shape(text, file)
+        datas = list(yaml.load_all(text, Loader=_StrictLoader))
+    except yaml.YAMLError as exc:
+        raise UserError(_yaml_error(exc, file)) from None
+    except RecursionError:
+        raise UserError(Finding("invalid YAML: nested too deeply", file=file, line=1, column=1, rule="yaml")) from None
+    return [Document(d, file, i, text) for i, d in enumerate(datas) if d is not None]
+
+
+def load_file(path: str, display: str | None = None) -> list[Document]:
+    name = display or path
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_BYTES + 1)
+    except OSError as exc:
+        raise UserError(Finding(f"cannot read: {exc.strerror}", file=name, line=0, column=0, rule="io"), exit_code=2) from None
+    return load_documents(decode(raw, name), name)
+
+
+def load_one(path: str, display: str | None = None) -> Document:
+    docs = load_file(path, display)
+    name = display or path
+    if not docs:
+        raise UserError(Finding("file is empty: expected one YAML mapping", file=name, line=1, column=1, rule="yaml"))
+    if len(docs) > 1:
+        raise UserError(docs[1].finding("expected one YAML document, found several"))
+    return docs[0]
+
+
+class _Dumper2(_Dumper):  # type: ignore[misc,valid-type]
+    pass
+
+
+def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
+    style = "|" if "\n" in value else None
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+
+
+_Dumper2.add_representer(str, _str_representer)
+
+
+def dump(data: Any) -> str:
+    """Deterministic block YAML: key order as built, no wrapping, no aliases."""
+    return yaml.dump(data, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
+                     allow_unicode=True, width=1 << 30)
+
+
+def dump_all(docs: Sequence[Any]) -> str:
+    return yaml.dump_all(docs, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
+                         allow_unicode=True, width=1 << 30)
+
+
+def iter_yaml_files(root: str) -> Iterator[str]:
+    import os
+
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.endswith((".yaml", ".yml")):
+                yield os.path.join(dirpath, name)
+
+
+def roundtrip() -> Any:
+    """A ruamel.yaml instance that keeps comments and key order of human-owned files."""
+    from ruamel.yaml import YAML
+
+    rt = YAML()
+    rt.preserve_quotes = True
+    rt.indent(mapping=2, sequence=4, offset=2)
+    rt.width = 4096
+    return rt
+
+
+def dump_roundtrip(data: Any) -> str:
+    buf = io.StringIO()
+    roundtrip().dump(data, buf)
+    return buf.getvalue()
