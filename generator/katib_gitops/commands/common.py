@@ -1,0 +1,39 @@
+"""Pieces the subcommands share."""
+
+from __future__ import annotations
+
+import sys
+from typing import Iterable
+
+from ..findings import Finding
+from ..render import RenderResult
+from ..repo import Repo
+
+
+def print_findings(findings: Iterable[Finding], stream=None) -> int:
+    """One line per finding on stderr; exit status 1 when any is an error."""
+    stream = stream or sys.stderr
+    status = 0
+    for f in findings:
+        print(f.one_line(), file=stream)
+        if f.severity == "error":
+            status = 1
+    return status
+
+
+def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
+    """Run the validation layers over the generated Experiments, in memory."""
+    try:
+        from ..validation import validate_document, ValidationOptions  # type: ignore[attr-defined]
+    except ImportError:
+        return []
+    from ..yamlio import load_documents
+
+    options = ValidationOptions(extra_algorithms=tuple(repo.config.extra_algorithms),
+                                extra_early_stopping=tuple(repo.config.extra_early_stopping))
+    findings: list[Finding] = []
+    for r in result.experiments:
+        text = result.files[r.base_file]
+        for doc in load_documents(text, r.base_file):
+            findings.extend(validate_document(doc, options))
+    return findings

@@ -1,0 +1,99 @@
+"""Katib's mutating-webhook defaults, applied explicitly.
+
+The generated Experiment carries every field the webhook would add, so the
+object in git equals the object in the cluster and a GitOps diff is empty.
+The same function normalises imported Experiments for round-trip comparison.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+JOB_SUCCESS = 'status.conditions.#(type=="Complete")#|#(status=="True")#'
+JOB_FAILURE = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
+KUBEFLOW_SUCCESS = 'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
+KUBEFLOW_FAILURE = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
+TRAINING_KINDS = ("TFJob", "PyTorchJob", "XGBoostJob", "MPIJob")
+
+DEFAULT_PARALLEL = 3
+DEFAULT_RESUME_POLICY = "Never"
+FILE_METRICS_PATH = "/var/log/katib/metrics.log"
+TFEVENT_PATH = "/var/log/katib/tfevent/"
+PROMETHEUS_PATH = "/metrics"
+PROMETHEUS_PORT = 8080
+
+
+def apply_katib_defaults(experiment: dict[str, Any]) -> dict[str, Any]:
+    """A copy of experiment with every default Katib's mutating webhook sets."""
+    exp = copy.deepcopy(experiment)
+    spec = exp.setdefault("spec", {})
+    spec.setdefault("parallelTrialCount", DEFAULT_PARALLEL)
+    if not spec.get("resumePolicy"):
+        spec["resumePolicy"] = DEFAULT_RESUME_POLICY
+    _objective(spec.get("objective"))
+    for p in spec.get("parameters") or []:
+        fs = p.setdefault("feasibleSpace", {})
+        if not fs.get("distribution"):
+            fs["distribution"] = "uniform"
+    _collector(spec)
+    _trial_template(spec.get("trialTemplate"))
+    return exp
+
+
+def _objective(obj: dict[str, Any] | None) -> None:
+    if not obj:
+        return
+    direction = "max" if obj.get("type") == "maximize" else "min"
+    strategies = obj.get("metricStrategies") or []
+    have = {s.get("name") for s in strategies}
+    for metric in [obj.get("objectiveMetricName"), *(obj.get("additionalMetricNames") or [])]:
+        if metric and metric not in have:
+            strategies.append({"name": metric, "value": direction})
+            have.add(metric)
+    obj["metricStrategies"] = strategies
+
+
+def _collector(spec: dict[str, Any]) -> None:
+    mcs = spec.setdefault("metricsCollectorSpec", {})
+    collector = mcs.setdefault("collector", {})
+    kind = collector.setdefault("kind", "StdOut")
+    if kind == "File":
+        fsp = mcs.setdefault("source", {}).setdefault("fileSystemPath", {})
+        fsp.setdefault("path", FILE_METRICS_PATH)
+        fsp.setdefault("kind", "File")
+        fsp.setdefault("format", "TEXT")
+    elif kind == "TensorFlowEvent":
+        fsp = mcs.setdefault("source", {}).setdefault("fileSystemPath", {})
+        fsp.setdefault("path", TFEVENT_PATH)
+        fsp.setdefault("kind", "Directory")
+    elif kind == "PrometheusMetric":
+        http = mcs.setdefault("source", {}).setdefault("httpGet", {})
+        http.setdefault("path", PROMETHEUS_PATH)
+        http.setdefault("port", PROMETHEUS_PORT)
+
+
+def kind_defaults(kind: str | None) -> tuple[str | None, str | None, dict[str, str] | None]:
+    """(successCondition, failureCondition, primaryPodLabels) Katib fills in for a trial kind."""
+    if kind == "Job":
+        return JOB_SUCCESS, JOB_FAILURE, None
+    if kind in TRAINING_KINDS:
+        return KUBEFLOW_SUCCESS, KUBEFLOW_FAILURE, {"training.kubeflow.org/job-role": "master"}
+    if kind == "TrainJob":
+        return JOB_SUCCESS, JOB_FAILURE, {
+            "jobset.sigs.k8s.io/replicatedjob-name": "node",
+            "batch.kubernetes.io/job-completion-index": "0",
+        }
+    return None, None, None
+
+
+def _trial_template(tt: dict[str, Any] | None) -> None:
+    if not tt:
+        return
+    success, failure, pod_labels = kind_defaults((tt.get("trialSpec") or {}).get("kind"))
+    if success is not None and not tt.get("successCondition"):
+        tt["successCondition"] = success
+    if failure is not None and not tt.get("failureCondition"):
+        tt["failureCondition"] = failure
+    if pod_labels is not None and tt.get("primaryPodLabels") is None:
+        tt["primaryPodLabels"] = dict(pod_labels)

@@ -1,0 +1,32 @@
+"""Golden cases: experiments/ in each case directory, expected kustomize builds beside them.
+
+Regenerate after an intended change with UPDATE_GOLDEN=1 and review the diff.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from conftest import cli
+from katib_gitops import kustomize
+
+CASES = Path(__file__).parent / "cases"
+
+
+@pytest.mark.parametrize("case", sorted(p.name for p in CASES.iterdir() if p.is_dir()))
+def test_golden_overlays(case: str, tmp_path: Path):
+    src = CASES / case
+    shutil.copytree(src / "experiments", tmp_path / "experiments")
+    assert cli("render", "-C", str(tmp_path), "-q", "--no-validate") == 0
+    for overlay in sorted(p.name for p in (tmp_path / "overlays").iterdir()):
+        got = kustomize.build(tmp_path / "overlays" / overlay)
+        golden = src / "expected" / f"{overlay}.yaml"
+        if os.environ.get("UPDATE_GOLDEN"):
+            golden.parent.mkdir(exist_ok=True)
+            golden.write_text(got)
+        assert golden.exists(), f"no golden file {golden}; run with UPDATE_GOLDEN=1"
+        assert got == golden.read_text(), f"{case}: kustomize build overlays/{overlay} differs from {golden}"
