@@ -179,6 +179,22 @@ def _validator() -> Any:
     return cls(schema)
 
 
+# Katib field names people type into a spec out of habit, and what the spec calls them.
+KATIB_NAMES = {
+    "maxTrialCount": "trials.max",
+    "parallelTrialCount": "trials.parallel",
+    "maxFailedTrialCount": "trials.maxFailed",
+    "trialTemplate": "trial",
+    "metricsCollectorSpec": "metricsCollector",
+    "objectiveMetricName": "metric",
+    "algorithmName": "name",
+    "algorithmSettings": "settings",
+    "primaryContainerName": "primaryContainer",
+    "feasibleSpace": "min/max or values",
+    "parameterType": "type",
+}
+
+
 def _known_properties(schema: Mapping[str, Any], root: Mapping[str, Any]) -> list[str]:
     if "$ref" in schema:
         ref = schema["$ref"].split("/")[-1]
@@ -192,8 +208,13 @@ def _schema_finding(doc: Document, err: Any) -> Finding:
         known = sorted(err.schema.get("properties", {}))
         extra = [k for k in err.instance if k not in known]
         key = extra[0] if extra else "?"
-        hint = difflib.get_close_matches(str(key), known, n=1, cutoff=0.6)
-        msg = f"unknown field {key!r}" + (f" (did you mean {hint[0]!r}?)" if hint else f"; known fields: {', '.join(known)}")
+        hint = difflib.get_close_matches(str(key), known + list(KATIB_NAMES), n=1, cutoff=0.6)
+        if hint and hint[0] in KATIB_NAMES:
+            msg = f"unknown field {key!r} (Katib's {hint[0]!r} is {KATIB_NAMES[hint[0]]!r} in a spec)"
+        elif hint:
+            msg = f"unknown field {key!r} (did you mean {hint[0]!r}?)"
+        else:
+            msg = f"unknown field {key!r}; known fields: {', '.join(known)}"
         return doc.finding(msg, path + [key], rule="spec-schema")
     if err.validator in ("oneOf", "anyOf") and err.context:
         # Pick the branch error that went deepest: it names the real mistake.

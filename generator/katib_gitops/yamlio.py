@@ -109,7 +109,7 @@ def _yaml_error(exc: yaml.YAMLError, file: str) -> Finding:
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     msg = f"{context} {problem}" if context and "duplicate" not in problem else problem
-    if "\t" in problem or "'\\t'" in problem:
+    if "tab" in problem or "\\t" in problem:
         msg = "tab character where YAML requires spaces for indentation"
     return Finding(message=f"invalid YAML: {' '.join(msg.split())}", file=file, line=line, column=col, rule="yaml")
 
