@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import tempfile
@@ -23,7 +24,7 @@ from filelock import FileLock, Timeout
 from .findings import Finding, UserError
 from .repo import BASE_DIR, DEPLOY_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
 
-LOCK_FILE = ".katib-gitops.lock"
+LOCK_NAME = "katib-gitops.lock"
 OWNED_ROOTS = (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)
 ROOT_FILES = ("kustomization.yaml",)
 
@@ -106,14 +107,25 @@ def _check_safe(root: Path, rel: str) -> None:
                                 file=rel, line=1, column=1, rule="write"))
 
 
+def lock_path(root: Path) -> Path:
+    """Inside .git when there is one, else in the temp dir: never a file in the work tree."""
+    git = root / ".git"
+    if git.is_dir():
+        return git / LOCK_NAME
+    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
+    return Path(tempfile.gettempdir()) / f"{LOCK_NAME}.{digest}"
+
+
 def write_tree(repo: Repo, files: dict[str, str]) -> Changes:
     root = repo.root
+    lock = lock_path(root)
     try:
-        with FileLock(str(root / LOCK_FILE), timeout=0):
+        with FileLock(str(lock), timeout=0):
             return _write_locked(root, files)
     except Timeout:
-        raise UserError(Finding("another katib-gitops render is running in this repository", file=LOCK_FILE,
-                                line=0, column=0, rule="lock"), exit_code=2) from None
+        raise UserError(Finding(f"another katib-gitops render is running in this repository (lock {lock})",
+                                file=str(root), line=0, column=0, rule="lock"),
+                        exit_code=2) from None
 
 
 def _write_locked(root: Path, files: dict[str, str]) -> Changes:

@@ -37,3 +37,27 @@ def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
         for doc in load_documents(text, r.base_file):
             findings.extend(validate_document(doc, options))
     return findings
+
+
+def add_output_options(p) -> None:
+    p.add_argument("--output", choices=("text", "json", "github"), default="text",
+                   help="text (FILE:LINE:COL: PATH: message), json, or github workflow annotations")
+    p.add_argument("--kubernetes-version", default=None, metavar="X.Y",
+                   help="Kubernetes version whose schemas trial templates are checked against (default: newest bundled)")
+    p.add_argument("--strict", action="store_true", help="kinds with no known schema are errors, not warnings")
+    p.add_argument("--pod-security", choices=("restricted", "baseline"), default=None,
+                   help="also check every pod template against this Pod Security Standard")
+
+
+def validation_options(args, repo: Repo):
+    from ..validation import engine
+
+    return engine.options_for_repo(repo, kubernetes_version=args.kubernetes_version, strict=args.strict,
+                                   pod_security=args.pod_security)
+
+
+def report(findings: list[Finding], fmt: str) -> int:
+    from ..validation import reporters
+
+    sys.stdout.write(reporters.render(findings, fmt))
+    return 1 if any(f.severity == "error" for f in findings) else 0

@@ -1,0 +1,31 @@
+"""katib-gitops check: the CI gate (in sync with the specs, builds, validates)."""
+
+from __future__ import annotations
+
+import argparse
+
+from ..check import check_repo
+from ..repo import load_repo
+from . import common
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check",
+        help="fail unless generated files match the specs, every overlay builds and everything validates",
+        description="Render in memory and list every generated file that is missing, changed or stale; build every "
+        "overlay with real kustomize (once per overlay); validate specs, built overlays and deploy/. "
+        "Exit 0 only when the repository is in sync and valid.",
+    )
+    p.add_argument("-C", "--repo", default=".", help="repository root or a directory inside it (default: .)")
+    common.add_output_options(p)
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    repo = load_repo(args.repo)
+    findings = check_repo(repo, common.validation_options(args, repo))
+    status = common.report(findings, args.output)
+    if status == 0 and args.output == "text":
+        print("katib-gitops check: in sync and valid")
+    return status
