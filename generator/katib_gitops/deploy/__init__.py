@@ -1,0 +1,46 @@
+"""GitOps delivery manifests for deploy/: Argo CD and Flux.
+
+``deploy_files`` is what render calls; ``experiment_annotations`` is what every
+rendered Experiment carries so both tools handle it safely.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Sequence
+
+from ..repo import RepoConfig
+from .argocd import application, application_set, argocd_files, health_config_map
+from .common import active_profiles, experiment_annotations, health_script
+from .flux import EXPERIMENT_HEALTH, flux_files, flux_kustomization, git_repository
+
+__all__ = [
+    "EXPERIMENT_HEALTH",
+    "active_profiles",
+    "application",
+    "application_set",
+    "argocd_files",
+    "deploy_files",
+    "experiment_annotations",
+    "flux_files",
+    "flux_kustomization",
+    "git_repository",
+    "health_config_map",
+    "health_script",
+]
+
+
+def deploy_files(config: RepoConfig, profiles: Sequence[str], enabled: Sequence[str] | None = None) -> dict[str, Any]:
+    """Relative posix path -> the document to write there, in sorted path order.
+
+    ``profiles`` are the overlay directory names. ``enabled`` are the profiles
+    the aggregating kustomization.yaml files turn on (default: the default
+    profile only, since overlays share Experiment names); every profile still
+    gets its own Application / Kustomization file.
+    """
+    names = sorted(set(profiles))
+    files: dict[str, Any] = {}
+    if config.argocd.enabled:
+        files.update(argocd_files(config, names, enabled))
+    if config.flux.enabled:
+        files.update(flux_files(config, names, enabled))
+    return dict(sorted(files.items()))

@@ -1,0 +1,96 @@
+"""What the Argo CD and Flux manifests share: names, paths, annotations.
+
+Every profile overlay builds the same Experiment names (a profile changes
+resources, not the name), so two profiles synced into one namespace would fight
+over the same objects and Katib would refuse the loser's spec change. The
+aggregating kustomizations in deploy/ therefore enable only the default profile;
+the other profiles' objects are written alongside for clusters that want them.
+"""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from importlib import resources
+from typing import Sequence
+
+from ..repo import OVERLAYS_DIR, RepoConfig
+
+MANAGED_BY = {"app.kubernetes.io/managed-by": "katib-gitops"}
+PROFILE_LABEL = "katib-gitops/profile"
+NAME_PREFIX = "katib"
+
+KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
+EXPERIMENT_API_VERSION = "kubeflow.org/v1beta1"
+EXPERIMENT_KIND = "Experiment"
+
+# Flux postBuild substitution only knows ${[A-Za-z0-9_]+}: it would choke on
+# ${trialParameters.lr}; this annotation makes Flux leave the object alone.
+FLUX_SUBSTITUTE = "kustomize.toolkit.fluxcd.io/substitute"
+FLUX_PRUNE = "kustomize.toolkit.fluxcd.io/prune"
+ARGO_SYNC_OPTIONS = "argocd.argoproj.io/sync-options"
+# A kept Experiment that left git is "extraneous" to Argo CD; without this it
+# would hold the Application OutOfSync for ever.
+ARGO_COMPARE_OPTIONS = "argocd.argoproj.io/compare-options"
+
+HEALTH_SCRIPT = "experiment_health.lua"
+
+
+def experiment_annotations(config: RepoConfig, prune: bool) -> dict[str, str]:
+    """Annotations every rendered Experiment carries.
+
+    ``prune`` is the effective setting for that Experiment (spec overrides
+    repo). When superseded Experiments are kept, both tools are told never to
+    delete them, so their trials and results outlive the spec change. The
+    annotations are the same for every repository today; ``config`` is taken so
+    callers need not change when a setting starts to matter.
+    """
+    out = {FLUX_SUBSTITUTE: "disabled"}
+    if not prune:
+        out[ARGO_SYNC_OPTIONS] = "Prune=false"
+        out[ARGO_COMPARE_OPTIONS] = "IgnoreExtraneous"
+        out[FLUX_PRUNE] = "disabled"
+    return dict(sorted(out.items()))
+
+
+def object_name(profile: str) -> str:
+    return f"{NAME_PREFIX}-{profile}"
+
+
+def repo_subpath(config: RepoConfig) -> str:
+    """git.path without "./" or slashes at either end; "" for the repository root."""
+    path = config.git.path.strip().strip("/")
+    while path.startswith("./"):
+        path = path[2:].lstrip("/")
+    return "" if path in ("", ".") else path
+
+
+def overlay_path(config: RepoConfig, profile: str) -> str:
+    """Path of a profile's overlay from the git repository root, no leading "./"."""
+    sub = repo_subpath(config)
+    rel = f"{OVERLAYS_DIR}/{profile}"
+    return f"{sub}/{rel}" if sub else rel
+
+
+def active_profiles(config: RepoConfig, profiles: Sequence[str]) -> list[str]:
+    """Profiles the aggregating kustomizations enable: the default one only."""
+    if config.default_profile in profiles:
+        return [config.default_profile]
+    return sorted(profiles)[:1]
+
+
+def kustomization(resources: Sequence[str]) -> dict[str, object]:
+    """The kustomization.yaml that lets a user apply a deploy/ directory in one go."""
+    return {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": list(resources)}
+
+
+def labels(profile: str | None = None) -> dict[str, str]:
+    out = dict(MANAGED_BY)
+    if profile is not None:
+        out[PROFILE_LABEL] = profile
+    return out
+
+
+@lru_cache(maxsize=None)
+def health_script() -> str:
+    """The Lua health check for Experiment, as shipped in argocd-cm."""
+    return resources.files(__package__).joinpath(HEALTH_SCRIPT).read_text(encoding="utf-8")
