@@ -2,34 +2,19 @@
 
 1. Render in memory and compare with the files on disk: every missing, changed
    or stale generated file is a finding.
-2. Build every overlay with real kustomize: once per overlay, whatever the
-   number of experiments, the builds running in parallel.
-3. Validate the specs, the built overlays and deploy/ with every layer.
+2. Validate the repository as ``validate`` does: specs, base/, every overlay
+   built with real kustomize (once per overlay, whatever the number of
+   experiments, builds in parallel) and deploy/.
 """
 
 from __future__ import annotations
 
-import os
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 
-from . import kustomize
 from .findings import Finding, UserError
 from .render import RenderResult, SpecErrors, render_repo
-from .repo import OVERLAYS_DIR, Repo
+from .repo import Repo
 from .writer import diff_tree
-
-
-@dataclass
-class BuiltOverlay:
-    name: str
-    text: str | None
-    finding: Finding | None = None
-
-    @property
-    def display(self) -> str:
-        return f"{OVERLAYS_DIR}/{self.name} (kustomize build)"
 
 
 def sync_findings(repo: Repo, result: RenderResult) -> list[Finding]:
@@ -58,27 +43,10 @@ def _first_difference(path: Path, want: str) -> int:
     return min(len(have), len(want.splitlines())) + 1
 
 
-def overlay_names(root: Path) -> list[str]:
-    d = root / OVERLAYS_DIR
-    if not d.is_dir():
-        return []
-    return sorted(p.name for p in d.iterdir() if (p / "kustomization.yaml").is_file())
-
-
-def build_overlays(root: Path, names: list[str]) -> list[BuiltOverlay]:
-    def one(name: str) -> BuiltOverlay:
-        try:
-            return BuiltOverlay(name, kustomize.build(root / OVERLAYS_DIR / name, f"{OVERLAYS_DIR}/{name}"))
-        except UserError as exc:
-            return BuiltOverlay(name, None, exc.finding)
-
-    workers = min(len(names), os.cpu_count() or 1) or 1
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        return list(pool.map(one, names))
-
-
 def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
-    """Every finding that should stop a merge; empty when the repo is in sync and valid."""
+    """Every finding that should stop a merge; no errors when the repo is in sync and valid."""
+    from .validation import validate_repo
+
     try:
         result = render_repo(repo)
     except SpecErrors as exc:
@@ -87,19 +55,5 @@ def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
         return [exc.finding]
     findings = list(result.warnings)
     findings += sync_findings(repo, result)
-    built = build_overlays(repo.root, overlay_names(repo.root))
-    findings += [b.finding for b in built if b.finding]
-    findings += validate_built(repo, built, options)
+    findings += validate_repo(repo, options).findings
     return findings
-
-
-def validate_built(repo: Repo, built: list[BuiltOverlay], options: object | None) -> list[Finding]:
-    from .validation import engine
-
-    opts = options or engine.options_for_repo(repo)
-    out: list[Finding] = []
-    for b in built:
-        if b.text is not None:
-            out += engine.validate_text(b.text, b.display, opts)
-    out += engine.validate_repo_sources(repo, opts)
-    return out

@@ -9,6 +9,7 @@ Human-owned files that the tool edits go through ruamel.yaml (see ``roundtrip``)
 from __future__ import annotations
 
 import io
+import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
@@ -57,6 +58,11 @@ def _construct_timestamp_as_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) 
 
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_str)
+
+# Go's YAML (kubectl, Argo CD, Flux) reads `1e-5` and `1.5e3` as numbers; YAML 1.1 (PyYAML) wants a dot
+# and a signed exponent, else keeps a string. Resolve those forms as floats too, so we see what Kubernetes
+# sees (and quote such strings when dumping).
+_GO_EXPONENT_FLOAT = re.compile(r"^[-+]?(?:\.[0-9]+|[0-9][0-9_]*(?:\.[0-9_]*)?)[eE][-+]?[0-9]+$")
 
 
 @dataclass
@@ -191,6 +197,8 @@ def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
 
 
 _Dumper2.add_representer(str, _str_representer)
+for _cls in (_StrictLoader, _Dumper2):
+    _cls.add_implicit_resolver("tag:yaml.org,2002:float", _GO_EXPONENT_FLOAT, list("-+.0123456789"))
 
 
 def dump(data: Any) -> str:

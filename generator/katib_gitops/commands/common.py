@@ -22,20 +22,15 @@ def print_findings(findings: Iterable[Finding], stream=None) -> int:
 
 
 def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
-    """Run the validation layers over the generated Experiments, in memory."""
-    try:
-        from ..validation import validate_document, ValidationOptions  # type: ignore[attr-defined]
-    except ImportError:
-        return []
-    from ..yamlio import load_documents
+    """Every validation layer over the generated Experiments, reported at their specs' lines."""
+    from ..spec_check import experiment_findings
+    from ..validation import ValidationOptions
 
     options = ValidationOptions(extra_algorithms=tuple(repo.config.extra_algorithms),
                                 extra_early_stopping=tuple(repo.config.extra_early_stopping))
     findings: list[Finding] = []
     for r in result.experiments:
-        text = result.files[r.base_file]
-        for doc in load_documents(text, r.base_file):
-            findings.extend(validate_document(doc, options))
+        findings.extend(experiment_findings(r, options))
     return findings
 
 
@@ -50,10 +45,10 @@ def add_output_options(p) -> None:
 
 
 def validation_options(args, repo: Repo):
-    from ..validation import engine
+    from ..validation import ValidationOptions
 
-    return engine.options_for_repo(repo, kubernetes_version=args.kubernetes_version, strict=args.strict,
-                                   pod_security=args.pod_security)
+    return ValidationOptions(kubernetes_version=args.kubernetes_version, strict=args.strict,
+                             pod_security=args.pod_security)
 
 
 def report(findings: list[Finding], fmt: str) -> int:

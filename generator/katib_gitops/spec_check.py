@@ -1,0 +1,78 @@
+"""Validate what a spec renders to, and report it at the spec's own lines.
+
+A PR author edits experiments/NAME.yaml, not base/. When the Experiment a spec
+renders to breaks a Katib or Kubernetes rule, the finding keeps Katib's field
+path (spec.maxTrialCount) but points at the line of the spec that produced it
+(trials.max).
+"""
+
+from __future__ import annotations
+
+from dataclasses import replace
+from typing import Any, Sequence
+
+from .findings import Finding, PathPart, UserError
+from .render import RenderedExperiment, SpecErrors, load_specs, render_experiment
+from .repo import Repo
+from .spec import Spec
+from .yamlio import load_documents, dump
+
+# Experiment spec field -> spec path (the rest of the path is dropped unless noted below).
+_TOP = {
+    "maxTrialCount": ("trials", "max"),
+    "parallelTrialCount": ("trials", "parallel"),
+    "maxFailedTrialCount": ("trials", "maxFailed"),
+    "resumePolicy": ("resumePolicy",),
+    "objective": ("objective",),
+    "algorithm": ("algorithm",),
+    "earlyStopping": ("earlyStopping",),
+    "metricsCollectorSpec": ("metricsCollector",),
+    "nasConfig": ("nasConfig",),
+    "trialTemplate": ("trial",),
+}
+
+
+def spec_path_for(path: Sequence[PathPart], spec: Spec) -> tuple[PathPart, ...]:
+    """Where in the spec file the Experiment field at path comes from."""
+    if not path:
+        return ()
+    if path[0] == "metadata":
+        return ("name",) if path[1:2] == ("name",) else ()
+    if path[0] != "spec" or len(path) < 2:
+        return ()
+    head, rest = path[1], tuple(path[2:])
+    if head == "parameters" and rest and isinstance(rest[0], int) and rest[0] < len(spec.parameters):
+        return ("parameters", spec.parameters[rest[0]].name)
+    if head == "nasConfig":
+        return ("nasConfig",) + rest
+    if head == "trialTemplate" and rest[:1] == ("trialSpec",) and spec.trial.template is not None:
+        return ("trial", "template") + rest[1:]
+    return _TOP.get(str(head), ())
+
+
+def experiment_findings(rendered: RenderedExperiment, options: Any = None) -> list[Finding]:
+    from .validation import validate_document
+
+    (doc,) = load_documents(dump(rendered.experiment), rendered.base_file)
+    out = []
+    for f in validate_document(doc, options):
+        line, col = rendered.document.position(spec_path_for(f.path, rendered.spec))
+        out.append(replace(f, file=rendered.spec.path, line=line, column=col))
+    return out
+
+
+def repo_spec_findings(repo: Repo, options: Any = None) -> list[Finding]:
+    """Schema findings of every spec, then the rule findings of what each renders to."""
+    try:
+        loaded = load_specs(repo)
+    except SpecErrors as exc:
+        return list(exc.findings)
+    out: list[Finding] = []
+    for spec, doc in loaded:
+        try:
+            rendered = render_experiment(repo, spec, doc)
+        except UserError as exc:
+            out.append(exc.finding)
+            continue
+        out += experiment_findings(rendered, options)
+    return out

@@ -1,0 +1,294 @@
+"""The validation pipeline: which layers run on which document, and where documents come from.
+
+``validate_document`` runs every layer that applies to one parsed document and
+returns all findings together (never stop-at-first). ``validate_paths`` reads
+files, directories (a directory holding kustomization.yaml is built with real
+kustomize first) and stdin. ``validate_repo`` covers a katib-gitops repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+
+from ..findings import ERROR, Finding, Report, UserError
+from ..yamlio import Document, decode, load_documents, load_file
+from . import hygiene, katib_rules, kubernetes, podsecurity, resources, schema
+
+if TYPE_CHECKING:
+    from ..repo import Repo
+
+EXPERIMENT_API = "kubeflow.org/v1beta1"
+KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
+STDIN = "-"
+STDIN_NAME = "<stdin>"
+
+
+@dataclass(frozen=True)
+class ValidationOptions:
+    # major.minor of the Kubernetes schemas to check against; None: the newest bundled.
+    kubernetes_version: str | None = None
+    # "no schema for KIND" becomes an error instead of a warning.
+    strict: bool = False
+    # Algorithm names a cluster's katib-config adds to the default list.
+    extra_algorithms: tuple[str, ...] = ()
+    extra_early_stopping: tuple[str, ...] = ()
+    # None, "baseline" or "restricted": Pod Security Standard every pod template must meet.
+    pod_security: str | None = None
+
+
+@dataclass
+class ValidationReport(Report):
+    documents: int = 0
+    sources: list[str] = field(default_factory=list)
+
+    @property
+    def warnings(self) -> list[Finding]:
+        return [f for f in self.findings if f.severity != ERROR]
+
+
+DEFAULT_OPTIONS = ValidationOptions()
+
+
+# ---------------------------------------------------------------------------
+# one document
+
+
+def validate_document(doc: Document, options: ValidationOptions | None = None) -> list[Finding]:
+    """Every applicable layer over one document; findings sorted by position."""
+    options = options or DEFAULT_OPTIONS
+    version = kubernetes.resolve_version(options.kubernetes_version)
+    data = doc.data
+    if not isinstance(data, dict):
+        what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+        return [doc.finding(f"a Kubernetes manifest must be a mapping, not {what}", (), rule="k8s-object")]
+    api, kind = data.get("apiVersion"), data.get("kind")
+    if kind == "Experiment" and api == EXPERIMENT_API:
+        findings = _experiment(doc, options, version)
+    elif kind == "Experiment" and isinstance(api, str) and resources.group_of(api) == "kubeflow.org":
+        findings = [doc.finding(f"{api} is not served by current Katib: use {EXPERIMENT_API}", ("apiVersion",),
+                                rule="api-version")]
+    else:
+        findings = resources.check_resource(doc, version, options.strict)
+        findings += _pod_checks(doc, (), data, options, version)
+    return _tidy(findings)
+
+
+def _experiment(doc: Document, options: ValidationOptions, version: str) -> list[Finding]:
+    schema_errors = schema.check_experiment(doc)
+    rules = katib_rules.check(doc, options.extra_algorithms, options.extra_early_stopping)
+    # Where Katib's rule and the schema flag the same field (an enum, say), Katib's message is the precise one.
+    flagged = {f.path for f in rules}
+    findings = [f for f in schema_errors if f.path not in flagged] + rules
+    trial = kubernetes.trial_resource(doc.data)
+    if trial is not None:
+        findings += kubernetes.check_trial_template(doc, version, trial)
+        findings += _pod_checks(doc, kubernetes.TRIAL_SPEC, trial, options, version, api_rules=False)
+    collector = _dig(doc.data, "spec", "metricsCollectorSpec", "collector", "customCollector")
+    if isinstance(collector, dict):
+        findings += hygiene.check_container(doc, ("spec", "metricsCollectorSpec", "collector", "customCollector"),
+                                            collector)
+    return findings
+
+
+def _pod_checks(doc: Document, prefix: tuple[Any, ...], resource: dict[str, Any], options: ValidationOptions, version: str,
+                api_rules: bool = True) -> list[Finding]:
+    """API-server rules (unless already run), pod security and hygiene for each pod template in resource."""
+    out: list[Finding] = []
+    for path, template, job in kubernetes.pod_templates(resource):
+        where = (*prefix, *path)
+        if api_rules:
+            out += kubernetes.check_pod_spec(doc, where, template, job, version)
+        if options.pod_security:
+            out += podsecurity.check_pod_security(doc, where, template, options.pod_security)
+        out += hygiene.check_pod(doc, where, template)
+    return out
+
+
+def _dig(data: object, *keys: str) -> object:
+    for key in keys:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _tidy(findings: Iterable[Finding]) -> list[Finding]:
+    unique = dict.fromkeys(findings)
+    return sorted(unique, key=lambda f: (f.line, f.column, f.dotted, f.rule, f.message))
+
+
+# ---------------------------------------------------------------------------
+# inputs
+
+
+def validate_documents(docs: Iterable[Document], options: ValidationOptions, report: ValidationReport) -> None:
+    for doc in docs:
+        report.documents += 1
+        report.extend(validate_document(doc, options))
+
+
+def _load(load: Callable[[], list[Any]], report: ValidationReport) -> list[Any]:
+    """Documents from load(); YAML errors become findings (other inputs still get checked)."""
+    try:
+        return load()
+    except UserError as exc:
+        if exc.exit_code != 1:
+            raise
+        report.findings.append(exc.finding)
+        return []
+
+
+def has_kustomization(directory: Path) -> bool:
+    return any((directory / name).is_file() for name in KUSTOMIZATION_FILES)
+
+
+def walk_inputs(directory: Path) -> Iterator[tuple[str, Path]]:
+    """("kustomize", dir) for each kustomization root, else ("file", path) for each YAML file, sorted."""
+    if has_kustomization(directory):
+        yield "kustomize", directory
+        return
+    entries = sorted(directory.iterdir(), key=lambda p: p.name)
+    for entry in entries:
+        if entry.is_file() and entry.suffix in (".yaml", ".yml") and not entry.name.startswith("."):
+            yield "file", entry
+    for entry in entries:
+        if entry.is_dir() and not entry.name.startswith("."):
+            yield from walk_inputs(entry)
+
+
+def kustomize_build(directory: Path, display: str) -> str:
+    """Real kustomize: the project's kustomize module when present, else `kubectl kustomize`."""
+    try:
+        from .. import kustomize
+    except ImportError:  # pragma: no cover - the shared module ships with the package
+        return _kubectl_kustomize(directory, display)
+    return kustomize.build(directory, display)
+
+
+def _kubectl_kustomize(directory: Path, display: str) -> str:  # pragma: no cover - fallback only
+    try:
+        proc = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise UserError(Finding(f"cannot run kubectl kustomize: {exc}", file=display, rule="kustomize"), exit_code=2)
+    if proc.returncode != 0:
+        raise UserError(Finding(f"kustomize build failed: {' '.join(proc.stderr.split())}", file=display,
+                                rule="kustomize"))
+    return proc.stdout
+
+
+def _display(path: Path, root: Path | None) -> str:
+    if root is not None:
+        try:
+            return path.resolve().relative_to(root.resolve()).as_posix() or "."
+        except ValueError:
+            pass
+    return str(path)
+
+
+def validate_directory(directory: Path, options: ValidationOptions, report: ValidationReport,
+                       root: Path | None = None, build: bool = True) -> None:
+    inputs = walk_inputs(directory) if build else (("file", p) for p in _yaml_files(directory))
+    for what, path in inputs:
+        name = _display(path, root)
+        if what == "kustomize":
+            label = f"{name} (kustomize build)"
+            report.sources.append(label)
+            built = _load(lambda: [kustomize_build(path, label)], report)
+            if built:
+                validate_documents(_load(lambda: load_documents(built[0], label), report), options, report)
+        else:
+            report.sources.append(name)
+            validate_documents(_load(lambda: load_file(str(path), name), report), options, report)
+
+
+def _yaml_files(directory: Path) -> list[Path]:
+    return sorted((p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
+                   and not any(part.startswith(".") for part in p.relative_to(directory).parts)),
+                  key=lambda p: p.as_posix())
+
+
+def validate_paths(paths: Sequence[str], options: ValidationOptions | None = None) -> ValidationReport:
+    """Validate files, directories and `-` (stdin); UserError (exit 2) for a path that cannot be read."""
+    options = options or DEFAULT_OPTIONS
+    kubernetes.resolve_version(options.kubernetes_version)  # a bad version is a usage error before any work
+    report = ValidationReport()
+    for raw in paths:
+        if raw == STDIN:
+            report.sources.append(STDIN_NAME)
+            text = decode(sys.stdin.buffer.read(), STDIN_NAME)
+            validate_documents(_load(lambda: load_documents(text, STDIN_NAME), report), options, report)
+            continue
+        path = Path(raw)
+        if path.is_dir():
+            validate_directory(path, options, report)
+        elif path.is_file():
+            report.sources.append(raw)
+            validate_documents(_load(lambda: load_file(raw), report), options, report)
+        else:
+            raise UserError(Finding("no such file or directory", file=raw, line=0, column=0, rule="io"), exit_code=2)
+    return report
+
+
+# ---------------------------------------------------------------------------
+# a katib-gitops repository
+
+
+def validate_repo(repo: Repo, options: ValidationOptions | None = None) -> ValidationReport:
+    """specs in experiments/, base/ (as written, so lines match the files), every overlays/* built, deploy/."""
+    from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
+
+    options = options or DEFAULT_OPTIONS
+    config = repo.config
+    options = ValidationOptions(
+        kubernetes_version=options.kubernetes_version, strict=options.strict, pod_security=options.pod_security,
+        extra_algorithms=tuple(dict.fromkeys((*config.extra_algorithms, *options.extra_algorithms))),
+        extra_early_stopping=tuple(dict.fromkeys((*config.extra_early_stopping, *options.extra_early_stopping))),
+    )
+    kubernetes.resolve_version(options.kubernetes_version)
+    root = repo.root
+    report = ValidationReport()
+    from ..spec_check import repo_spec_findings
+
+    report.sources.extend(repo.rel(p) for p in repo.spec_files())
+    report.documents += len(repo.spec_files())
+    report.extend(repo_spec_findings(repo, options))
+    base = root / BASE_DIR
+    if base.is_dir():
+        validate_directory(base, options, report, root, build=False)
+    overlays = root / OVERLAYS_DIR
+    if overlays.is_dir():
+        dirs = sorted(p for p in overlays.iterdir() if p.is_dir() and not p.name.startswith("."))
+        _validate_overlays(dirs, options, report, root)
+    deploy = root / DEPLOY_DIR
+    if deploy.is_dir():
+        validate_directory(deploy, options, report, root)
+    return report
+
+
+def _validate_overlays(dirs: list[Path], options: ValidationOptions, report: ValidationReport, root: Path) -> None:
+    """Each overlay built once with kustomize, the builds running in parallel (kustomize is a subprocess)."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    def build(d: Path) -> tuple[str, list[Any]]:
+        label = f"{_display(d, root)} (kustomize build)"
+        scratch = ValidationReport()
+        built = _load(lambda: [kustomize_build(d, label)], scratch)
+        return label, [scratch, built]
+
+    buildable = [d for d in dirs if has_kustomization(d)]
+    workers = max(1, min(len(buildable), os.cpu_count() or 1))
+    with ThreadPoolExecutor(max_workers=workers) as pool:
+        results = list(pool.map(build, buildable))
+    for label, (scratch, built) in results:
+        report.sources.append(label)
+        report.extend(scratch.findings)
+        if built:
+            validate_documents(_load(lambda: load_documents(built[0], label), report), options, report)
+    for d in dirs:
+        if not has_kustomization(d):
+            validate_directory(d, options, report, root)

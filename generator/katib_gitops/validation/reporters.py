@@ -1,0 +1,65 @@
+"""Formatting findings: text (one per line), JSON (a list), GitHub workflow annotations.
+
+Reporters only format; they never decide what is an error.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable, Sequence
+
+from ..findings import ERROR, Finding
+
+FORMATS = ("text", "json", "github")
+
+
+def text(findings: Sequence[Finding]) -> str:
+    """FILE:LINE:COL: PATH: message [rule], warnings marked as such."""
+    return "".join(f"{f.one_line()} [{f.rule}]\n" if f.rule else f"{f.one_line()}\n" for f in findings)
+
+
+def as_dict(f: Finding) -> dict[str, object]:
+    return {"file": f.file, "line": f.line, "column": f.column, "path": f.dotted, "message": f.message,
+            "severity": f.severity, "rule": f.rule}
+
+
+def json_list(findings: Sequence[Finding]) -> str:
+    return json.dumps([as_dict(f) for f in findings], indent=2, ensure_ascii=False) + "\n"
+
+
+def _escape_data(value: str) -> str:
+    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
+
+
+def _escape_property(value: str) -> str:
+    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+
+
+def github(findings: Sequence[Finding]) -> str:
+    """::error file=F,line=L,col=C,title=RULE::PATH: message — one workflow command per finding."""
+    lines = []
+    for f in findings:
+        level = "error" if f.severity == ERROR else "warning"
+        props = [f"file={_escape_property(f.file)}"]
+        if f.line:
+            props.append(f"line={f.line}")
+        if f.column:
+            props.append(f"col={f.column}")
+        props.append(f"title={_escape_property(f.rule or 'katib-gitops')}")
+        what = f"{f.dotted}: {f.message}" if f.path else f.message
+        lines.append(f"::{level} {','.join(props)}::{_escape_data(what)}\n")
+    return "".join(lines)
+
+
+REPORTERS: dict[str, Callable[[Sequence[Finding]], str]] = {"text": text, "json": json_list, "github": github}
+
+
+def render(findings: Sequence[Finding], output: str) -> str:
+    return REPORTERS[output](findings)
+
+
+def summary(findings: Sequence[Finding], documents: int) -> str:
+    errors = sum(1 for f in findings if f.severity == ERROR)
+    warnings = len(findings) - errors
+    return (f"{errors} error{'s' if errors != 1 else ''}, {warnings} warning{'s' if warnings != 1 else ''} "
+            f"in {documents} document{'s' if documents != 1 else ''}")
