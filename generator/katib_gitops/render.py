@@ -217,3 +217,58 @@ def security_warnings(rendered: list[RenderedExperiment]) -> list[Finding]:
                 f"trial pods opt out of the Pod Security 'restricted' profile ({fields}); a hardened cluster may refuse them",
                 ["trial", "security"], severity="warning", rule="pod-security"))
     return out
+
+
+@dataclass(frozen=True)
+class RunInputs:
+    """What the local runner needs: the Experiment as one overlay deploys it."""
+
+    experiment: dict[str, Any]
+    env: dict[str, str]  # literal env of the primary container (valueFrom cannot be resolved locally)
+    gpus_per_trial: int
+
+
+def load_for_run(spec_path: str | Path, profile: str | None = None) -> RunInputs:
+    """Render the repository holding spec_path and build PROFILE's overlay with real kustomize.
+
+    The whole tree is rendered (as `render` would) into a scratch directory, so
+    the runner sees exactly the Experiment Argo CD or Flux would apply.
+    """
+    import tempfile
+
+    import yaml
+
+    from . import kustomize
+    from .repo import load_repo
+    from .writer import write_tree
+
+    spec_path = Path(spec_path)
+    repo = load_repo(spec_path.resolve().parent)
+    loaded = load_specs(repo)
+    wanted = next(((s, d) for s, d in loaded if Path(repo.root / s.path).resolve() == spec_path.resolve()), None)
+    if wanted is None:
+        raise UserError(Finding(f"not a spec of the repository at {repo.root} (specs live in experiments/)",
+                                file=str(spec_path), line=0, column=0, rule="io"), exit_code=2)
+    result = render_repo(repo, loaded)
+    profile = profile or repo.config.default_profile
+    if profile not in result.profiles:
+        raise UserError(Finding(f"no profile {profile!r} (have: {', '.join(result.profiles)})",
+                                file=str(spec_path), line=0, column=0, rule="profile"), exit_code=2)
+    rendered = next(r for r in result.experiments if r.spec is wanted[0])
+    with tempfile.TemporaryDirectory(prefix="katib-gitops-run-") as tmp:
+        scratch = Repo(Path(tmp), repo.config)
+        write_tree(scratch, result.files)
+        docs = yaml.safe_load_all(kustomize.build(Path(tmp) / OVERLAYS_DIR / profile, f"{OVERLAYS_DIR}/{profile}"))
+        experiment = next(d for d in docs if d and d.get("kind") == "Experiment"
+                          and d["metadata"]["name"] == rendered.name)
+    settings = profile_for(rendered.spec, profile)
+    return RunInputs(experiment, _literal_env(experiment), settings.gpus if settings else 0)
+
+
+def _literal_env(experiment: dict[str, Any]) -> dict[str, str]:
+    tt = experiment["spec"]["trialTemplate"]
+    pod = ((tt.get("trialSpec") or {}).get("spec") or {}).get("template", {}).get("spec", {})
+    for c in pod.get("containers") or []:
+        if c.get("name") == tt.get("primaryContainerName"):
+            return {e["name"]: str(e["value"]) for e in c.get("env") or [] if "value" in e}
+    return {}
