@@ -170,25 +170,3 @@ def _mount_ops(c_ptr: str, container: dict[str, Any]) -> Iterator[dict[str, Any]
                 yield {"op": "replace", "path": f"{c_ptr}/volumeMounts/{i}", "value": mount}
             return
     yield {"op": "add", "path": f"{c_ptr}/volumeMounts/-", "value": mount}
-
-
-def apply_patch(document: dict[str, Any], ops: list[dict[str, Any]]) -> dict[str, Any]:
-    """Apply the add/replace operations this module emits (for in-memory previews)."""
-    doc = copy.deepcopy(document)
-    for op in ops:
-        parts = [p.replace("~1", "/").replace("~0", "~") for p in op["path"].split("/")[1:]]
-        parent: Any = doc
-        for p in parts[:-1]:
-            parent = parent[int(p)] if isinstance(parent, list) else parent[p]
-        last = parts[-1]
-        value = copy.deepcopy(op["value"])
-        if isinstance(parent, list):
-            if last == "-":
-                parent.append(value)
-            elif op["op"] == "replace":
-                parent[int(last)] = value
-            else:
-                parent.insert(int(last), value)
-        else:
-            parent[last] = value
-    return doc
