@@ -210,11 +210,11 @@ def _schema_finding(doc: Document, err: Any) -> Finding:
         key = extra[0] if extra else "?"
         hint = difflib.get_close_matches(str(key), known + list(KATIB_NAMES), n=1, cutoff=0.6)
         if hint and hint[0] in KATIB_NAMES:
-            msg = f"unknown field {key!r} (Katib's {hint[0]!r} is {KATIB_NAMES[hint[0]]!r} in a spec)"
+            msg = f"unknown field `{key}`; Katib's `{hint[0]}` is `{KATIB_NAMES[hint[0]]}` in a spec"
         elif hint:
-            msg = f"unknown field {key!r} (did you mean {hint[0]!r}?)"
+            msg = f"unknown field `{key}`; did you mean `{hint[0]}`?"
         else:
-            msg = f"unknown field {key!r}; known fields: {', '.join(known)}"
+            msg = f"unknown field `{key}`; known fields: {', '.join(known)}"
         return doc.finding(msg, path + [key], rule="spec-schema")
     if err.validator in ("oneOf", "anyOf") and err.context:
         # Pick the branch error that went deepest: it names the real mistake.
