@@ -61,12 +61,8 @@ def load_inputs(spec: Path, profile: str | None):
             raise UserError(Finding("--profile applies to experiment specs; this file is an Experiment "
                                     "manifest, run as it is", file=str(spec)), exit_code=2)
         return experiment, {}, None
-    from .. import render
+    from ..render import load_for_run
 
-    load_for_run = getattr(render, "load_for_run", None)
-    if load_for_run is None:
-        raise UserError(Finding("this build cannot render a spec for `run` yet; run the rendered "
-                                "Experiment instead (base/NAME.yaml)", file=str(spec)), exit_code=2)
     inputs = load_for_run(spec, profile)
     return inputs.experiment, dict(inputs.env), inputs.gpus_per_trial
 

@@ -1,0 +1,548 @@
+"""The run loop: suggest, launch, watch, collect, decide — as Katib's controllers do.
+
+One loop iteration: reap finished trials (collect their metrics, tell the
+suggester), stop trials the early-stopping rule condemns, evaluate the
+experiment's condition, then start trials while fewer than the parallel limit
+run and completed + running stays under maxTrialCount. The loop sleeps on the
+children's pidfds, so a finished trial is seen at once and an idle runner
+costs nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import os
+import signal
+import threading
+import time
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Mapping, TextIO
+
+from ..findings import Finding, UserError
+from . import executor as ex
+from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED, FAILED, KILLED,
+                        METRICS_UNAVAILABLE, SUCCEEDED, Condition, Counts, MedianStop, StopRule,
+                        experiment_condition)
+from .metrics import MetricsError, Report, Tail, make_parser, metrics_json, objective_values, parse_text, summarize
+from .plan import Plan, plan_from_experiment
+from .progress import Progress
+from .results import (INTERRUPTED, ResultsFile, TrialRecord, best_trial, outstanding_kills, read_run_info,
+                      status_document, summary_text, write_run_info, STATUS_FILE)
+from .suggest import Past, Suggester, Suggestion, make_suggester, resolve_seed
+
+CLUSTER_ONLY_COLLECTORS = ("TensorFlowEvent", "PrometheusMetric", "Custom", "Push")
+
+
+@dataclass
+class RunOptions:
+    workdir: Path = Path("trainer")
+    out: Path | None = None  # default: runs/<experiment name>
+    max_trials: int | None = None
+    parallel: int | None = None
+    seed: int | None = None
+    resume: bool = False
+    gpus: int | None = None  # GPUs on this machine; default: nvidia-smi -L
+    gpus_per_trial: int | None = None  # default: the primary container's nvidia.com/gpu
+    env: Mapping[str, str] = field(default_factory=dict)  # the profile's env vars
+    profile: str | None = None
+    html: bool = False
+    plot: bool = True
+    source: str = "-"  # file name used in error messages
+    stream: TextIO | None = None  # progress and notes; default stderr
+    tty: bool | None = None  # live bar; default: whether stream is a terminal
+    grace_seconds: float = 5.0
+
+
+@dataclass
+class RunResult:
+    name: str
+    condition: Condition
+    counts: Counts
+    trials: list[TrialRecord]
+    best: TrialRecord | None
+    out: Path
+    trials_file: Path
+    plot_file: Path | None
+    html_file: Path | None
+    summary: str
+    seed: int
+    interrupted: bool = False
+
+    @property
+    def exit_code(self) -> int:
+        if self.interrupted:
+            return 130
+        return 0 if self.condition.type == EXPERIMENT_SUCCEEDED else 1
+
+
+@dataclass
+class _Active:
+    suggestion: Suggestion
+    cmd: ex.TrialCommand
+    process: ex.TrialProcess
+    index: int
+    start_wall: str
+    start: float
+    tail: Tail | None = None
+    reported: list[float] = field(default_factory=list)
+    rule: StopRule | None = None
+    rerun_of: str | None = None
+
+
+def _now() -> str:
+    return datetime.now(timezone.utc).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def _rel(path: Path, base: Path) -> str:
+    try:
+        return path.relative_to(base).as_posix()
+    except ValueError:
+        return str(path)
+
+
+def _apply_overrides(plan: Plan, options: RunOptions) -> Plan:
+    changes: dict[str, Any] = {}
+    if options.max_trials is not None:
+        if options.max_trials < 1:
+            raise UserError(Finding("--max-trials must be at least 1", file=plan.source))
+        changes["max_trial_count"] = options.max_trials
+    if options.parallel is not None:
+        if options.parallel < 1:
+            raise UserError(Finding("--parallel must be at least 1", file=plan.source))
+        changes["parallel_trial_count"] = options.parallel
+    return dataclasses.replace(plan, **changes) if changes else plan
+
+
+class Runner:
+    def __init__(self, plan: Plan, options: RunOptions):
+        self.plan = plan
+        self.options = options
+        self.notes: list[str] = []
+        self.out = Path(options.out) if options.out else Path("runs") / plan.name
+        self.results = ResultsFile(self.out)
+        self.records: list[TrialRecord] = []
+        self.counts = Counts()
+        self.best: TrialRecord | None = None
+        self.running: dict[str, _Active] = {}
+        self.next_index = 1
+        self.reruns: list[TrialRecord] = []
+
+        self._preflight()
+        info = read_run_info(self.out) if options.resume else {}
+        previous = self.results.load() if options.resume else []
+        if options.resume:
+            self._check_same_experiment(info)
+        elif self.results.path.exists() and self.results.path.stat().st_size:
+            raise UserError(Finding(f"{self.results.path} already holds results: pass --resume to "
+                                    "continue them, or --out for a new run", file=plan.source))
+        self.seed = resolve_seed(plan, options.seed, info.get("seed"))
+        self.suggester: Suggester = make_suggester(plan, self.seed, self.notes)
+        self.medianstop = MedianStop.from_plan(plan)
+        per_trial = options.gpus_per_trial if options.gpus_per_trial is not None else plan.template.gpus
+        self.gpus, gpu_note = ex.gpu_pool(per_trial, options.gpus, options.profile, plan.source)
+        if gpu_note:
+            self.notes.append(gpu_note)
+        self.capacity = min(plan.parallel_trial_count, self.gpus.slots) if self.gpus else plan.parallel_trial_count
+        if self.capacity < plan.parallel_trial_count:
+            self.notes.append(f"parallelTrialCount {plan.parallel_trial_count} lowered to "
+                              f"{self.capacity} by the GPUs available")
+        self._replay(previous)
+
+    # -- setup ------------------------------------------------------------
+    def _preflight(self) -> None:
+        plan, options = self.plan, self.options
+        if plan.collector.kind in CLUSTER_ONLY_COLLECTORS:
+            raise plan.error(f"the {plan.collector.kind} metrics collector is not available locally "
+                             "(StdOut, File and None are)",
+                             ("spec", "metricsCollectorSpec", "collector", "kind"))
+        workdir = Path(options.workdir)
+        if not workdir.is_dir():
+            raise UserError(Finding(f"working directory {workdir} does not exist (--workdir)",
+                                    file=plan.source))
+        # Resolve trial metadata references and the command once, before
+        # anything is written, so a broken template fails fast and cleanly.
+        ex.build_command(plan, f"{plan.name}-preflight", {p.name: (p.values or (p.min,))[0]
+                                                          for p in plan.parameters},
+                         workdir=workdir, trial_dir=self.out, base_env={})
+        container = plan.template.container
+        image = container.get("image")
+        what = f"image {image} is not pulled" if image else "no image is pulled"
+        self.notes.append(f"{what}: trials run the {plan.template.primary_container_name!r} "
+                          f"container's command locally in {workdir}")
+        _, from_refs = ex.container_env(container)
+        unresolved = [n for n in from_refs if n not in options.env]
+        if unresolved:
+            one = len(unresolved) == 1
+            self.notes.append(f"env {', '.join(unresolved)} {'is' if one else 'are'} set from a Secret or "
+                              f"ConfigMap on the cluster, not locally; export {'it' if one else 'them'} "
+                              f"in your shell if the trial needs {'it' if one else 'them'}")
+        if plan.max_trial_count is None:
+            self.notes.append("no maxTrialCount: trials run until the goal is reached, the algorithm "
+                              "runs out of suggestions, or Ctrl-C (see --max-trials)")
+        if plan.template.kind and plan.template.kind != "Job":
+            self.notes.append(f"trial kind {plan.template.kind}: only the primary container runs, "
+                              "as one local process")
+
+    def _check_same_experiment(self, info: Mapping[str, Any]) -> None:
+        for key, ours in (("experiment", self.plan.name), ("algorithm", self.plan.algorithm.name)):
+            theirs = info.get(key)
+            if theirs is not None and theirs != ours:
+                raise UserError(Finding(f"cannot resume: {self.out} holds a run of {key} {theirs!r}, "
+                                        f"not {ours!r}", file=self.plan.source))
+
+    def _replay(self, previous: list[TrialRecord]) -> None:
+        if not previous:
+            return
+        self.records = list(previous)
+        pending = outstanding_kills(previous)
+        skip = {r.name for r in pending}
+        self.counts = Counts()
+        for r in previous:
+            if r.name not in skip:
+                self.counts.add(r.status)
+        self.best = best_trial(self.plan, previous)
+        self.next_index = max(r.index for r in previous) + 1
+        history = []
+        for r in previous:
+            state = {SUCCEEDED: "complete", EARLY_STOPPED: "pruned"}.get(r.status, "fail")
+            history.append(Past(r.parameters, r.suggestion, state, r.objective))
+            if self.medianstop is not None and r.status == SUCCEEDED:
+                self.medianstop.add_succeeded(r.name, objective_values(self._reports_of(r), self.plan.objective.metric))
+        try:
+            self.suggester.replay(history)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UserError(Finding(f"cannot resume: the trials in {self.results.path} do not fit this "
+                                    f"experiment's parameters ({exc})", file=self.plan.source)) from None
+        for r in pending:
+            self.suggester.requeue(r.parameters, r.suggestion)
+        self.reruns = list(pending)
+        self.notes.append(f"resuming: {len(previous) - len(pending)} finished trial(s) kept"
+                          + (f", {len(pending)} interrupted trial(s) to run again" if pending else ""))
+
+    def _reports_of(self, record: TrialRecord) -> list[Report]:
+        trial_dir = self.out / "trials" / record.name
+        source = self._metrics_source(trial_dir / ex.LOG_NAME, trial_dir)
+        try:
+            return parse_text(self._parser(), source.read_text(encoding="utf-8", errors="replace"))
+        except (OSError, MetricsError):
+            return []
+
+    # -- metrics ----------------------------------------------------------
+    def _parser(self):
+        c = self.plan.collector
+        return make_parser(c.kind, c.format, self.plan.objective.metric_names, c.filters)
+
+    def _metrics_source(self, log_path: Path, trial_dir: Path) -> Path:
+        c = self.plan.collector
+        if c.kind == "File" and c.path:
+            return trial_dir / c.path.lstrip("/")
+        return log_path
+
+    # -- the loop ---------------------------------------------------------
+    def run(self) -> RunResult:
+        plan = self.plan
+        self.out.mkdir(parents=True, exist_ok=True)
+        (self.out / "trials").mkdir(exist_ok=True)
+        write_run_info(self.out, {"experiment": plan.name, "algorithm": plan.algorithm.name,
+                                  "seed": self.seed, "objective": plan.objective.metric,
+                                  "source": plan.source})
+        if self.options.plot:
+            # matplotlib takes about a second to import; do it while trials run,
+            # not after the last one.
+            threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True).start()
+        progress = Progress(self.options.stream, plan.max_trial_count, self.options.tty,
+                            plan.objective.metric)
+        self.progress = progress
+        for note in dict.fromkeys(self.notes):
+            progress.note(note)
+        progress.note(f"algorithm {plan.algorithm.name}, seed {self.seed}; up to {self.capacity} "
+                      f"trial(s) at once; results in {self.out}")
+        waiter = ex.Waiter()
+        condition: Condition | None = None
+        interrupted = False
+        stop = _StopRequest(waiter)
+        try:
+            while not stop.requested:
+                for active in list(self.running.values()):
+                    if active.process.exited():
+                        waiter.remove(active.process)
+                        self._finish(active)
+                    elif active.rule is not None and self._should_stop(active):
+                        waiter.remove(active.process)
+                        active.process.terminate(self.options.grace_seconds)
+                        self._finish(active, early_stopped=True)
+                self.counts.running = len(self.running)
+                condition = experiment_condition(plan, self.counts, self._best_value(),
+                                                 self.suggester.exhausted)
+                if condition is not None:
+                    break
+                self._launch_more(waiter, stop)
+                self.counts.running = len(self.running)
+                if stop.requested:
+                    break
+                if not self.running:
+                    condition = experiment_condition(plan, self.counts, self._best_value(), True)
+                    break
+                progress.update(self.counts, self._best_pair())
+                watching = self.options.tty or any(a.rule for a in self.running.values())
+                waiter.wait([a.process for a in self.running.values()], 0.25 if watching else 2.0)
+        except KeyboardInterrupt:
+            interrupted = True
+        finally:
+            interrupted = interrupted or stop.requested
+            reason = INTERRUPTED if interrupted or condition is None else \
+                f"experiment finished: {condition.reason}"
+            # A second Ctrl-C must not orphan trials half-way through stopping them.
+            with _signals_ignored():
+                for active in list(self.running.values()):
+                    waiter.remove(active.process)
+                    active.process.terminate(self.options.grace_seconds)
+                    self._finish(active, killed=reason)
+                waiter.close()
+                progress.close()
+            stop.close()
+        if interrupted or condition is None:
+            condition = Condition(EXPERIMENT_RUNNING, "Interrupted",
+                                  "stopped by the user; finished trials are kept, --resume continues")
+        return self._report(condition, interrupted)
+
+    def _best_value(self) -> float | None:
+        return self.best.objective if self.best else None
+
+    def _best_pair(self):
+        return (self.best.name, self.best.objective) if self.best else None
+
+    def _launch_more(self, waiter: ex.Waiter, stop: "_StopRequest") -> None:
+        plan = self.plan
+        while not stop.requested and len(self.running) < self.capacity and (
+            plan.max_trial_count is None or self.counts.completed + len(self.running) < plan.max_trial_count
+        ):
+            suggestion = self.suggester.ask()
+            if suggestion is None:
+                return
+            index = self.next_index
+            self.next_index += 1
+            name = f"{plan.name}-{index:03d}"
+            devices = self.gpus.acquire() if self.gpus else None
+            # Absolute: the trial runs in the working directory, and a File
+            # collector's mapped path appears in its command line.
+            trial_dir = (self.out / "trials" / name).absolute()
+            cmd = ex.build_command(plan, name, suggestion.assignments, workdir=Path(self.options.workdir),
+                                   trial_dir=trial_dir, extra_env=self.options.env, devices=devices)
+            rerun_of = None
+            if self.reruns and dict(self.reruns[0].parameters) == dict(suggestion.assignments):
+                rerun_of = self.reruns.pop(0).name
+            start_wall = _now()
+            process = ex.TrialProcess(cmd)
+            active = _Active(suggestion, cmd, process, index, start_wall, time.monotonic(),
+                             rerun_of=rerun_of)
+            if self.medianstop is not None:
+                active.rule = self.medianstop.current_rule()  # fixed when the trial starts, as in Katib
+                active.tail = Tail(self._metrics_source(cmd.log_path, trial_dir))
+            self.running[name] = active
+            self.counts.running = len(self.running)
+            waiter.add(process)
+            self.progress.trial_started(name, suggestion.assignments, cmd.devices)
+
+    def _should_stop(self, active: _Active) -> bool:
+        parser = self._parser()
+        try:
+            for line in active.tail.read_lines():
+                for report in parser.parse_line(line):
+                    if report.name == self.plan.objective.metric:
+                        value = objective_values([report], report.name)
+                        if value:
+                            active.reported.append(value[0])
+                            if active.rule.should_stop(active.reported):
+                                return True
+        except MetricsError:
+            return False
+        return False
+
+    def _finish(self, active: _Active, early_stopped: bool = False, killed: str | None = None) -> None:
+        plan = self.plan
+        rc = active.process.reap()
+        end_wall = _now()
+        duration = time.monotonic() - active.start
+        del self.running[active.cmd.name]
+        if self.gpus and active.cmd.devices:
+            self.gpus.release(active.cmd.devices)
+
+        metrics: dict = {}
+        objective = None
+        message = ""
+        reports: list[Report] = []
+        if killed is not None:
+            status, message = KILLED, killed
+        elif not early_stopped and (active.process.error or rc != 0):
+            status = FAILED
+            message = active.process.error or _exit_message(rc)
+        else:
+            status = EARLY_STOPPED if early_stopped else SUCCEEDED
+            if early_stopped:
+                message = (f"{plan.objective.metric} {active.reported[-1]!r} worse than the median "
+                           f"{active.rule.value!r} at report {len(active.reported)}")
+        if status in (SUCCEEDED, EARLY_STOPPED, KILLED) and plan.collector.kind != "None":
+            source = self._metrics_source(active.cmd.log_path, active.cmd.trial_dir)
+            parser = self._parser()
+            try:
+                reports = parse_text(parser, source.read_text(encoding="utf-8", errors="replace"))
+            except FileNotFoundError:
+                if status == SUCCEEDED:
+                    status, message = METRICS_UNAVAILABLE, f"metrics file {plan.collector.path} was not written"
+            except MetricsError as exc:
+                if status == SUCCEEDED:
+                    status, message = METRICS_UNAVAILABLE, str(exc)
+            for warning in getattr(parser, "warnings", []):
+                message = (message + "; " if message else "") + warning
+                if warning not in self.notes:  # say it once, not once per trial
+                    self.notes.append(warning)
+                    self.progress.note(warning)
+            summary = summarize(reports, plan.objective.metric_names)
+            metrics = metrics_json(summary)
+            if plan.objective.metric in summary:
+                objective = summary[plan.objective.metric].pick(
+                    plan.objective.strategies.get(plan.objective.metric, "max" if plan.objective.maximize else "min"))
+            elif status == SUCCEEDED:
+                where = "the trial's output" if plan.collector.kind == "StdOut" else plan.collector.path
+                status = METRICS_UNAVAILABLE
+                message = (f"objective metric {plan.objective.metric} was not reported in {where}"
+                           + (f"; {message}" if message else ""))
+        if status == KILLED:
+            objective = None  # a killed trial has no observation Katib would use
+
+        record = TrialRecord(
+            name=active.cmd.name, index=active.index, parameters=dict(active.suggestion.assignments),
+            status=status, start=active.start_wall, end=end_wall, duration=duration,
+            exit_code=None if status == KILLED else rc, metrics=metrics, objective=objective,
+            log=_rel(active.cmd.log_path, self.out.absolute()), message=message,
+            suggestion=dict(active.suggestion.token), rerun_of=active.rerun_of,
+            devices=list(active.cmd.devices),
+        )
+        self.results.append(record)
+        self.records.append(record)
+        if killed != INTERRUPTED:
+            self.counts.add(status)
+        self.counts.running = len(self.running)
+        state = {SUCCEEDED: "complete", EARLY_STOPPED: "pruned"}.get(status, "fail")
+        self.suggester.tell(active.suggestion, state, objective)
+        if status == SUCCEEDED and self.medianstop is not None:
+            self.medianstop.add_succeeded(record.name, objective_values(reports, plan.objective.metric))
+        if objective is not None and status in (SUCCEEDED, EARLY_STOPPED) and (
+                self.best is None or plan.objective.better(objective, self.best.objective)):
+            self.best = record
+        self.progress.trial_finished(record.name, status, objective, duration, message)
+        self.progress.update(self.counts, self._best_pair())
+
+    def _report(self, condition: Condition, interrupted: bool) -> RunResult:
+        from ..yamlio import dump
+        from .plot import HTML_FILE, PLOT_FILE, html_report, parallel_coordinates
+
+        plan = self.plan
+        counts = Counts()
+        for r in self.records:
+            if not (r.status == KILLED and r.message == INTERRUPTED):
+                counts.add(r.status)
+        files: list[tuple[str, Path]] = [("Results", self.results.path)]
+        (self.out / STATUS_FILE).write_text(
+            dump(status_document(plan, condition, counts, self.best, self.records)), encoding="utf-8")
+        files.append(("Status", self.out / STATUS_FILE))
+        plot_file = html_file = None
+        if self.options.plot and self.records:
+            plot_file = parallel_coordinates(plan, self.records, self.out / PLOT_FILE, self.best)
+            files.append(("Plot", plot_file))
+        summary = summary_text(plan, condition, counts, self.best, files,
+                               interrupted=len(outstanding_kills(self.records)))
+        if self.options.html and plot_file is not None:
+            html_file = html_report(plan, self.records, plot_file, self.out / HTML_FILE, summary, self.best)
+            summary += f"Report: {html_file}\n"
+        return RunResult(
+            name=plan.name, condition=condition, counts=counts, trials=list(self.records),
+            best=self.best, out=self.out, trials_file=self.results.path, plot_file=plot_file,
+            html_file=html_file, summary=summary, seed=self.seed, interrupted=interrupted,
+        )
+
+
+def _main_thread() -> bool:
+    return threading.current_thread() is threading.main_thread()
+
+
+class _StopRequest:
+    """Ctrl-C and SIGTERM as a flag the loop checks, not an exception.
+
+    A KeyboardInterrupt raised between starting a trial and recording it would
+    orphan that trial; a flag is only looked at between whole steps. The
+    handler also wakes the loop through a pipe the waiter watches, so the stop
+    is immediate. Outside the main thread (no signal handlers there) Ctrl-C
+    stays a KeyboardInterrupt.
+    """
+
+    def __init__(self, waiter: ex.Waiter):
+        self.requested = False
+        self.saved: dict = {}
+        self.pipe: tuple[int, int] | None = None
+        if not _main_thread():
+            return
+        self.pipe = os.pipe()
+        os.set_blocking(self.pipe[1], False)
+        waiter.add_fd(self.pipe[0])
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            self.saved[sig] = signal.signal(sig, self._handle)
+
+    def _handle(self, signum, frame) -> None:
+        self.requested = True
+        try:
+            os.write(self.pipe[1], b"!")
+        except OSError:
+            pass
+
+    def close(self) -> None:
+        for sig, handler in self.saved.items():
+            signal.signal(sig, handler)
+        self.saved = {}
+        if self.pipe:
+            for fd in self.pipe:
+                os.close(fd)
+            self.pipe = None
+
+
+@contextlib.contextmanager
+def _signals_ignored():
+    if not _main_thread():
+        yield
+        return
+    saved = {s: signal.signal(s, signal.SIG_IGN) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, handler in saved.items():
+            signal.signal(s, handler)
+
+
+def _import_plotting() -> None:
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot  # noqa: F401
+    except Exception:  # the report step will say what is wrong
+        pass
+
+
+def _exit_message(rc: int) -> str:
+    if rc < 0:
+        try:
+            return f"killed by {signal.Signals(-rc).name}"
+        except ValueError:
+            return f"killed by signal {-rc}"
+    return f"exit code {rc}"
+
+
+def run_experiment(experiment: Mapping[str, Any], options: RunOptions | None = None) -> RunResult:
+    """Run a Katib Experiment (a plain kubeflow.org/v1beta1 dict) on this machine."""
+    options = options or RunOptions()
+    plan = _apply_overrides(plan_from_experiment(experiment, options.source), options)
+    return Runner(plan, options).run()

@@ -1,0 +1,152 @@
+"""Katib's experiment and trial lifecycle, and median-stop early stopping.
+
+The experiment's condition is decided after every trial update, in the order
+Katib's controller checks it (katib-facts.md, "Experiment lifecycle"):
+goal reached, then too many failed trials, then max trials, then no more
+suggestions with nothing running.
+"""
+
+from __future__ import annotations
+
+import statistics
+from dataclasses import dataclass, field
+from typing import Iterable, Sequence
+
+from .plan import Algorithm, Plan
+
+# Trial conditions, named as Katib names them.
+SUCCEEDED = "Succeeded"
+FAILED = "Failed"
+METRICS_UNAVAILABLE = "MetricsUnavailable"
+EARLY_STOPPED = "EarlyStopped"
+KILLED = "Killed"
+TRIAL_STATUSES = (SUCCEEDED, FAILED, METRICS_UNAVAILABLE, EARLY_STOPPED, KILLED)
+
+# Experiment condition types and reasons.
+EXPERIMENT_SUCCEEDED = "Succeeded"
+EXPERIMENT_FAILED = "Failed"
+EXPERIMENT_RUNNING = "Running"
+
+
+@dataclass(frozen=True)
+class Condition:
+    type: str
+    reason: str
+    message: str
+
+
+@dataclass
+class Counts:
+    succeeded: int = 0
+    failed: int = 0
+    metrics_unavailable: int = 0
+    early_stopped: int = 0
+    killed: int = 0
+    running: int = 0
+
+    def add(self, status: str) -> None:
+        attr = {
+            SUCCEEDED: "succeeded", FAILED: "failed", METRICS_UNAVAILABLE: "metrics_unavailable",
+            EARLY_STOPPED: "early_stopped", KILLED: "killed",
+        }[status]
+        setattr(self, attr, getattr(self, attr) + 1)
+
+    @property
+    def completed(self) -> int:
+        return self.succeeded + self.failed + self.metrics_unavailable + self.early_stopped + self.killed
+
+    @property
+    def failed_total(self) -> int:
+        # Katib counts "metrics unavailable" trials as failures for maxFailedTrialCount.
+        return self.failed + self.metrics_unavailable
+
+
+def experiment_condition(
+    plan: Plan, counts: Counts, best: float | None, exhausted: bool
+) -> Condition | None:
+    """The experiment's terminal condition, or None while it keeps running."""
+    obj = plan.objective
+    if best is not None and obj.reached(best):
+        return Condition(EXPERIMENT_SUCCEEDED, "ExperimentGoalReached",
+                         f"objective goal {obj.metric} {'>=' if obj.maximize else '<='} "
+                         f"{obj.goal:g} reached ({best:g})")
+    limit = plan.max_failed_trial_count
+    if limit is not None and counts.failed_total > 0 and counts.failed_total >= limit:
+        return Condition(EXPERIMENT_FAILED, "ExperimentMaxFailedTrialsReached",
+                         f"{counts.failed_total} trials failed (maxFailedTrialCount {limit})")
+    if plan.max_trial_count is not None and counts.completed >= plan.max_trial_count:
+        return Condition(EXPERIMENT_SUCCEEDED, "ExperimentMaxTrialsReached",
+                         f"{counts.completed} trials completed (maxTrialCount {plan.max_trial_count})")
+    if exhausted and counts.running == 0:
+        return Condition(EXPERIMENT_SUCCEEDED, "ExperimentSuggestionEndReached",
+                         f"the {plan.algorithm.name} algorithm has no more suggestions")
+    return None
+
+
+@dataclass(frozen=True)
+class StopRule:
+    """Stop a trial whose objective, from report ``start_step`` on, is worse than ``value``."""
+
+    metric: str
+    value: float
+    maximize: bool
+    start_step: int
+
+    def should_stop(self, values: Sequence[float]) -> bool:
+        if len(values) < self.start_step:
+            return False
+        latest = values[-1]
+        return latest < self.value if self.maximize else latest > self.value
+
+
+@dataclass
+class MedianStop:
+    """Katib's medianstop: once ``min_trials_required`` trials succeeded, a new
+    trial is stopped when a report from its ``start_step``-th on is worse than
+    the median of the succeeded trials' averages over their first
+    ``start_step`` reports. (Katib's service averages those averages; a true
+    median is used here, as the algorithm's name and documentation say.)
+    """
+
+    metric: str
+    maximize: bool
+    min_trials_required: int = 3
+    start_step: int = 4
+    history: dict[str, float] = field(default_factory=dict)
+
+    @classmethod
+    def from_plan(cls, plan: Plan) -> "MedianStop | None":
+        es = plan.early_stopping
+        if es is None:
+            return None
+        if es.name != "medianstop":
+            raise plan.error(f"early stopping algorithm {es.name!r} is not available locally "
+                             "(only medianstop)", (*es.path, "algorithmName"))
+        rule = cls(plan.objective.metric, plan.objective.maximize)
+        rule.configure(plan, es)
+        return rule
+
+    def configure(self, plan: Plan, es: Algorithm) -> None:
+        for s in es.settings:
+            if s.name not in ("min_trials_required", "start_step"):
+                raise plan.error(f"unknown setting {s.name!r} for medianstop "
+                                 "(min_trials_required, start_step)", (*s.path, "name"))
+            try:
+                number = int(s.value)
+            except ValueError:
+                raise plan.error(f"{s.value!r} is not an integer", (*s.path, "value")) from None
+            minimum = 1
+            if number < minimum:
+                raise plan.error(f"{s.name} must be at least {minimum}", (*s.path, "value"))
+            setattr(self, s.name, number)
+
+    def add_succeeded(self, trial: str, values: Iterable[float]) -> None:
+        first = list(values)[: self.start_step]
+        if first:
+            self.history[trial] = sum(first) / len(first)
+
+    def current_rule(self) -> StopRule | None:
+        if len(self.history) < self.min_trials_required:
+            return None
+        median = statistics.median(self.history[k] for k in sorted(self.history))
+        return StopRule(self.metric, median, self.maximize, self.start_step)
