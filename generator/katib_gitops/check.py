@@ -14,13 +14,16 @@ from pathlib import Path
 from .findings import Finding, UserError
 from .render import RenderResult, SpecErrors, render_repo
 from .repo import Repo
-from .writer import diff_tree
+from .writer import TXN_DIR, diff_tree, interrupted
 
 
 def sync_findings(repo: Repo, result: RenderResult) -> list[Finding]:
     changes = diff_tree(repo.root, result.files)
     hint = "run `katib-gitops render` and commit the result"
     out = []
+    if interrupted(repo.root):
+        out.append(Finding(f"a render was interrupted after it began replacing files; {hint} (it finishes the "
+                           "interrupted one first)", file=TXN_DIR, line=0, column=0, rule="sync"))
     for rel in changes.added:
         out.append(Finding(f"missing: render would create this file; {hint}", file=rel, line=1, column=1, rule="sync"))
     for rel in changes.changed:
@@ -46,14 +49,19 @@ def _first_difference(path: Path, want: str) -> int:
 def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
     """Every finding that should stop a merge; no errors when the repo is in sync and valid."""
     from .validation import validate_repo
+    from .validation.engine import start_builds
 
+    # The kustomize builds read only what is on disk: start them now, on the other core, and render meanwhile.
+    builds = start_builds(repo)
     try:
         result = render_repo(repo)
     except SpecErrors as exc:
+        builds.close()
         return list(exc.findings)
     except UserError as exc:
+        builds.close()
         return [exc.finding]
     findings = list(result.warnings)
     findings += sync_findings(repo, result)
-    findings += validate_repo(repo, options).findings
+    findings += validate_repo(repo, options, rendered=result, builds=builds).findings
     return findings

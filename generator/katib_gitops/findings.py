@@ -20,12 +20,12 @@ def format_path(parts: Sequence[PathPart]) -> str:
     """Render a path the way Kubernetes and Katib print field paths."""
     out = ""
     for part in parts:
-        if isinstance(part, int):
+        if isinstance(part, int) and not isinstance(part, bool):
             out += f"[{part}]"
         elif out:
-            out += "." + part
+            out += "." + str(part)  # str(): YAML keys may be null, true or numbers
         else:
-            out = part
+            out = str(part)
     return out
 
 

@@ -48,6 +48,19 @@ def _drop_empty(value: Any) -> Any:
 
 def import_experiment(doc: Document) -> dict[str, Any]:
     """The spec (as a plain mapping in reading order) for the Experiment in doc."""
+    from .validation import kubernetes
+    from .validation.schema import check_experiment
+
+    # The walk below trusts the Experiment's types (mappings where mappings belong, lists of mappings
+    # where Katib has lists); it does not assume the keys Katib requires inside them. The CRD schema
+    # and Katib's typed conversion of a Job template (katib-14) guarantee those types, and a cluster
+    # refuses an Experiment that breaks them anyway: such a manifest stops here with its first finding.
+    problems = [f for f in check_experiment(doc) if f.severity == "error"]
+    if not problems:
+        problems = [f for f in kubernetes.check_trial_template(doc, kubernetes.resolve_version(None))
+                    if f.rule == "katib-14" and f.severity == "error"]
+    if problems:
+        raise UserError(min(problems, key=lambda f: (f.line, f.column)))
     exp = doc.data
     meta = exp.get("metadata") or {}
     spec = exp.get("spec") or {}
@@ -79,7 +92,7 @@ def import_experiment(doc: Document) -> dict[str, Any]:
     if spec.get("nasConfig") is not None:
         out["nasConfig"] = copy.deepcopy(spec["nasConfig"])
     else:
-        out["parameters"] = {p["name"]: _parameter(p, by_ref.get(p["name"])) for p in spec.get("parameters") or []}
+        out["parameters"] = {p.get("name", ""): _parameter(p, by_ref.get(p.get("name"))) for p in spec.get("parameters") or []}
     collector = _collector(spec.get("metricsCollectorSpec") or {})
     if collector is not None:
         out["metricsCollector"] = collector
@@ -98,7 +111,7 @@ def _objective(o: dict[str, Any]) -> dict[str, Any]:
     if o.get("additionalMetricNames"):
         out["additionalMetrics"] = list(o["additionalMetricNames"])
     direction = "max" if otype == "maximize" else "min"
-    strategies = {s["name"]: s["value"] for s in o.get("metricStrategies") or [] if s.get("value") != direction}
+    strategies = {s.get("name", ""): s.get("value", "") for s in o.get("metricStrategies") or [] if s.get("value") != direction}
     if strategies:
         out["strategies"] = strategies
     return out
@@ -108,7 +121,7 @@ def _algorithm(a: dict[str, Any]) -> Any:
     settings = a.get("algorithmSettings") or []
     if not settings:
         return a.get("algorithmName", "")
-    return {"name": a.get("algorithmName", ""), "settings": {s["name"]: s.get("value", "") for s in settings}}
+    return {"name": a.get("algorithmName", ""), "settings": {s.get("name", ""): s.get("value", "") for s in settings}}
 
 
 def _parameter(p: dict[str, Any], tp: dict[str, Any] | None) -> dict[str, Any]:
@@ -131,7 +144,7 @@ def _parameter(p: dict[str, Any], tp: dict[str, Any] | None) -> dict[str, Any]:
     if fs.get("distribution") and fs["distribution"] != "uniform":
         out["distribution"] = fs["distribution"]
     if tp is not None:
-        if tp.get("name") and tp["name"] != p["name"]:
+        if tp.get("name") and tp["name"] != p.get("name"):
             out["as"] = tp["name"]
         if tp.get("description"):
             out["description"] = tp["description"]
@@ -185,7 +198,8 @@ def _trial(spec: dict[str, Any], out: dict[str, Any], refs: list[dict[str, Any]]
         trial["failureCondition"] = tt["failureCondition"]
     if refs:
         trial["references"] = {
-            r["name"]: ({"reference": r["reference"], "description": r["description"]} if r.get("description") else r["reference"])
+            r.get("name", ""): ({"reference": r.get("reference", ""), "description": r["description"]} if r.get("description")
+                                else r.get("reference", ""))
             for r in refs}
     if "template" in trial:
         short = _short_form(trial["template"], tt.get("primaryContainerName", "training-container"))
@@ -220,7 +234,8 @@ def _short_form(job: dict[str, Any], primary: str) -> dict[str, Any] | None:
     if set(pod) - {"containers", "restartPolicy", "securityContext", "tolerations"}:
         return None
     containers = pod.get("containers") or []
-    if len(containers) != 1 or containers[0].get("name") != primary:
+    # Kubernetes reads a null list item as an empty object; such a template keeps its raw form.
+    if len(containers) != 1 or not isinstance(containers[0], dict) or containers[0].get("name") != primary:
         return None
     c = containers[0]
     if set(c) - SHORT_CONTAINER_KEYS or "image" not in c:
@@ -232,6 +247,8 @@ def _short_form(job: dict[str, Any], primary: str) -> dict[str, Any] | None:
     if c.get("env"):
         env = {}
         for e in c["env"]:
+            if not isinstance(e, dict):
+                return None
             if set(e) == {"name", "value"}:
                 env[e["name"]] = e["value"]
             elif set(e) == {"name", "valueFrom"}:
@@ -298,7 +315,7 @@ def _strip_flags(candidate: dict[str, Any]) -> dict[str, Any] | None:
     n = len(expected)
     if n == 0 or len(items) < n or items[-n:] != expected:
         return None
-    if any("${trialParameters." in t for t in items[:-n]) or "${trialParameters." in text_elsewhere:
+    if any("${trialParameters." in str(t) for t in items[:-n]) or "${trialParameters." in text_elsewhere:
         return None
     trial[key] = items[:-n]
     if key == "args" and not trial[key]:

@@ -9,7 +9,6 @@ an edit to the counts updates the existing one in place.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 from typing import Any
@@ -23,10 +22,8 @@ HASH_LEN = 8
 
 
 def immutable_part(experiment_spec: dict[str, Any]) -> dict[str, Any]:
-    spec = copy.deepcopy(experiment_spec)
-    for key in MUTABLE_FIELDS:
-        spec.pop(key, None)
-    return spec
+    # A shallow copy is enough: only top-level keys are dropped, and nothing below is changed.
+    return {k: v for k, v in experiment_spec.items() if k not in MUTABLE_FIELDS}
 
 
 def spec_hash(experiment_spec: dict[str, Any], patches: Any = None) -> str:

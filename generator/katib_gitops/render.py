@@ -61,8 +61,17 @@ def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, 
     findings: list[Finding] = []
     loaded = []
     names: dict[str, str] = {}
+    root = repo.root.resolve()
     for path in paths if paths is not None else repo.spec_files():
         display = repo.rel(path)
+        try:
+            Path(path).resolve().relative_to(root)
+        except ValueError:
+            # A symlinked experiments/ or spec pointing elsewhere: what Argo CD and Flux see in git is not it.
+            findings.append(Finding(f"refusing to read a spec from outside the repository (resolves to "
+                                    f"{Path(path).resolve()})", file=f"{EXPERIMENTS_DIR}/{Path(path).name}",
+                                    line=0, column=0, rule="io"))
+            continue
         try:
             doc = spec_document(path, display)
         except UserError as exc:
@@ -159,12 +168,16 @@ def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) ->
         base_resources.insert(0, "namespace.yaml")
     files[f"{BASE_DIR}/kustomization.yaml"] = header(all_specs) + dump(
         {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": base_resources})
+    dumped: dict[str, str] = {}  # most specs share their patches (same profile, same concern): dump each once
     for profile in result.profiles:
         patch_entries = []
         for r in sorted(rendered, key=lambda x: x.spec.name):
             for concern, ops in _patches_for(r, profile).items():
                 rel = f"{r.spec.name}/{concern}.yaml"
-                files[f"{OVERLAYS_DIR}/{profile}/{rel}"] = header(r.spec.path) + dump(ops)
+                key = repr(ops)  # exact: tells 1, 1.0, "1" and True apart
+                if key not in dumped:
+                    dumped[key] = dump(ops)
+                files[f"{OVERLAYS_DIR}/{profile}/{rel}"] = header(r.spec.path) + dumped[key]
                 patch_entries.append({"path": rel, "target": {
                     "group": "kubeflow.org", "version": "v1beta1", "kind": "Experiment", "name": r.name}})
         kust: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": ["../../base"]}

@@ -15,7 +15,7 @@ from .findings import Finding, PathPart, UserError
 from .render import RenderedExperiment, SpecErrors, load_specs, render_experiment
 from .repo import Repo
 from .spec import Spec
-from .yamlio import load_documents, dump
+from .yamlio import Document
 
 # Experiment spec field -> spec path (the rest of the path is dropped unless noted below).
 _TOP = {
@@ -53,7 +53,9 @@ def spec_path_for(path: Sequence[PathPart], spec: Spec) -> tuple[PathPart, ...]:
 def experiment_findings(rendered: RenderedExperiment, options: Any = None) -> list[Finding]:
     from .validation import validate_document
 
-    (doc,) = load_documents(dump(rendered.experiment), rendered.base_file)
+    # Positions are taken from the spec below, so the Experiment needs no text of its own: validating the
+    # built mapping saves dumping and re-parsing it (it holds only what YAML gives back unchanged).
+    doc = Document(rendered.experiment, rendered.base_file, 0, "")
     out = []
     for f in validate_document(doc, options):
         line, col = rendered.document.position(spec_path_for(f.path, rendered.spec))

@@ -1,18 +1,48 @@
 """Writing the rendered tree safely into a user's repository.
 
+What a render promises about the files on disk:
+
 - Only files the tool generated (recognised by their header) are replaced or
-  removed; a hand-written file in the way stops the render before anything is
-  written.
+  removed. A hand-written file where a generated one belongs, a path that
+  leaves the repository, or a symlink on the way stops the render before
+  anything is written.
 - Unchanged files are not touched, so their mtimes stay.
-- New contents are staged in a temporary directory inside the repository and
-  moved into place with atomic renames; a failure midway restores the files
-  already replaced from a backup, so the tree is the old output or the new one.
-- A lock file stops two renders in one repository at once.
+- A lock file (in .git, else in the temp dir) stops two renders in one
+  repository at once; the second fails at once with exit status 2.
+- The generated output is either the old one or the new one, never a mix,
+  whatever happens: an exception, a full disk, or the process killed (kill -9)
+  at any instruction.
+
+How the last promise is kept. POSIX can rename one file atomically but not a
+set of files, so a render is a small transaction with a journal:
+
+1. Prepare: every new or changed file is written into a staging
+   directory inside the repository (``.katib-gitops-stage-*``, on the same
+   file system so renames stay atomic), with ``journal.json`` listing what to
+   write and what to remove, and flushed to disk (one ``sync``). Until step 2
+   the tree is untouched; a staging directory left by a killed render is
+   simply deleted by the next one.
+2. Commit: the staging directory is renamed to ``.katib-gitops-txn``. This one
+   rename is the commit point.
+3. Apply: each staged file is renamed over its target (the old file is first
+   hard-linked into the transaction as a backup) and each stale file is moved
+   into the transaction. Every step can be redone, so applying a journal
+   twice is harmless.
+4. Done: the journal is deleted, then the transaction directory.
+
+If an exception interrupts step 3, the steps done so far are undone from the
+backups and the transaction is dropped: the old tree. If the process is
+killed during step 3, the next ``render`` finds the committed journal and
+finishes it before doing anything else (roll forward): the new tree; until
+then ``check`` reports the interrupted render. Undoing also keeps the journal
+valid (the new files go back to staging), so even a kill while undoing ends
+in the new tree, never in a mix.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
 import tempfile
@@ -22,11 +52,16 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from .findings import Finding, UserError
-from .repo import BASE_DIR, DEPLOY_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
+from .repo import BASE_DIR, DEPLOY_DIR, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
 
 LOCK_NAME = "katib-gitops.lock"
 OWNED_ROOTS = (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)
 ROOT_FILES = ("kustomization.yaml",)
+STAGE_PREFIX = ".katib-gitops-stage-"
+TXN_DIR = ".katib-gitops-txn"
+JOURNAL = "journal.json"
+NEW = "new"  # inside a transaction: the new contents, file N for entry N of the journal's "write" list
+OLD = "old"  # inside a transaction: the replaced and removed files, for undoing
 
 
 @dataclass
@@ -85,26 +120,59 @@ def diff_tree(root: Path, files: dict[str, str]) -> Changes:
     return changes
 
 
-def _check_safe(root: Path, rel: str) -> None:
-    """Refuse paths that leave the repo (via .., absolute paths or symlinks) or hit hand-written files."""
-    target = (root / rel)
-    resolved_root = root.resolve()
+def _refuse(message: str, rel: str, line: int = 0, column: int = 0) -> UserError:
+    return UserError(Finding(message, file=rel, line=line, column=column, rule="write"))
+
+
+def _inside(path: Path, resolved_root: Path) -> bool:
     try:
-        target.resolve().relative_to(resolved_root)
-    except ValueError:
-        raise UserError(Finding(f"refusing to write outside the repository (resolves to {target.resolve()})",
-                                file=rel, line=0, column=0, rule="write")) from None
-    for parent in [target, *target.parents]:
-        if parent == root:
-            break
-        if parent.is_symlink():
-            raise UserError(Finding("refusing to write through a symlink", file=parent.relative_to(root).as_posix(),
-                                    line=0, column=0, rule="write"))
-    if target.exists() and not target.is_file():
-        raise UserError(Finding("a directory stands where a generated file belongs", file=rel, line=0, column=0, rule="write"))
-    if target.is_file() and not is_generated(target):
-        raise UserError(Finding("refusing to overwrite a file katib-gitops did not generate; move it away or delete it",
-                                file=rel, line=1, column=1, rule="write"))
+        path.resolve().relative_to(resolved_root)
+    except (ValueError, OSError, RuntimeError):  # RuntimeError: a symlink loop
+        return False
+    return True
+
+
+def check_roots(root: Path) -> None:
+    """Refuse a repository whose experiments/, base/, overlays/, deploy/ or root kustomization leave it via a symlink."""
+    resolved = root.resolve()
+    for name in (EXPERIMENTS_DIR, *OWNED_ROOTS, *ROOT_FILES):
+        p = root / name
+        if (p.exists() or p.is_symlink()) and not _inside(p, resolved):
+            raise _refuse(f"refusing to use a path that leaves the repository (resolves to {p.resolve()})", name)
+
+
+def _check_safe(root: Path, rels: list[str]) -> None:
+    """Refuse paths that leave the repo (via .., absolute paths or symlinks) or hit hand-written files.
+
+    Each directory is looked at once, however many files go into it (a large repository writes
+    thousands of files into a few thousand directories).
+    """
+    resolved_root = root.resolve()
+    checked: set[str] = set()  # directories (relative) known to be real directories or not there yet
+
+    def no_symlink(rel_path: str, rel: str) -> None:
+        p = root / rel_path
+        if p.is_symlink():
+            if not _inside(p, resolved_root):
+                raise _refuse(f"refusing to write outside the repository (resolves to {(root / rel).resolve()})", rel)
+            raise _refuse("refusing to write through a symlink", rel_path)
+
+    for rel in rels:
+        parts = rel.split("/")
+        if rel.startswith("/") or ".." in parts:
+            raise _refuse("refusing to write outside the repository", rel)
+        for depth in range(1, len(parts)):
+            d = "/".join(parts[:depth])
+            if d not in checked:
+                no_symlink(d, rel)
+                checked.add(d)
+        no_symlink(rel, rel)
+        target = root / rel
+        if target.exists() and not target.is_file():
+            raise _refuse("a directory stands where a generated file belongs", rel)
+        if target.is_file() and not is_generated(target):
+            raise _refuse("refusing to overwrite a file katib-gitops did not generate; move it away or delete it",
+                          rel, 1, 1)
 
 
 def lock_path(root: Path) -> Path:
@@ -121,75 +189,179 @@ def write_tree(repo: Repo, files: dict[str, str]) -> Changes:
     lock = lock_path(root)
     try:
         with FileLock(str(lock), timeout=0):
+            recover(root)
             return _write_locked(root, files)
     except Timeout:
         raise UserError(Finding(f"another katib-gitops render is running in this repository (lock {lock})",
                                 file=str(root), line=0, column=0, rule="lock"),
                         exit_code=2) from None
+    except OSError as exc:  # a full disk, a read-only checkout: the tree is the old one (or finished by the next render)
+        where = exc.filename if isinstance(exc.filename, str) else str(root)
+        raise UserError(Finding(f"cannot write the rendered files: {exc.strerror or exc}", file=where, line=0, column=0,
+                                rule="io"), exit_code=2) from None
+
+
+def interrupted(root: Path) -> bool:
+    """True when a render was killed after its commit point and has not been finished yet."""
+    return (root / TXN_DIR / JOURNAL).is_file()
+
+
+def recover(root: Path) -> bool:
+    """Finish a committed transaction left by a killed render; drop uncommitted staging. Caller holds the lock."""
+    for leftover in root.glob(STAGE_PREFIX + "*"):
+        shutil.rmtree(leftover, ignore_errors=True)  # never committed: the tree is still the old one
+    txn = root / TXN_DIR
+    if not interrupted(root):
+        shutil.rmtree(txn, ignore_errors=True)  # finished but not yet deleted, or nothing there
+        return False
+    journal = json.loads((txn / JOURNAL).read_text(encoding="utf-8"))
+    for i, rel in enumerate(journal["write"]):
+        target = root / rel
+        # Someone may have edited the tree since the kill: keep the promise about hand-written files.
+        if _staged(txn, i).exists() and target.is_file() and not is_generated(target):
+            raise _refuse(f"an interrupted render cannot be finished: a hand-written file is in the way "
+                          f"(move it away, or delete {TXN_DIR} to drop the interrupted render)", rel, 1, 1)
+    _apply(root, txn, journal, done=[])
+    _finish(txn)
+    return True
 
 
 def _write_locked(root: Path, files: dict[str, str]) -> Changes:
+    check_roots(root)
+    for rel in files:
+        if Path(rel).is_absolute() or ".." in Path(rel).parts:
+            raise _refuse("refusing to write outside the repository", rel)
     changes = diff_tree(root, files)
-    for rel in changes.added + changes.changed:
-        _check_safe(root, rel)
+    _check_safe(root, changes.added + changes.changed)
     if changes.empty:
         return changes
-    stage = Path(tempfile.mkdtemp(prefix=".katib-gitops-stage-", dir=root))
-    backup = stage / "__backup__"
-    moved: list[tuple[Path, Path | None]] = []  # (target, backup copy or None when new)
+    journal = {"write": changes.added + changes.changed, "remove": changes.removed}
+    stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=root))
     try:
-        for rel in changes.added + changes.changed:
-            staged = stage / rel
-            staged.parent.mkdir(parents=True, exist_ok=True)
-            with open(staged, "w", encoding="utf-8", newline="\n") as fh:
-                fh.write(files[rel])
-                fh.flush()
-                os.fsync(fh.fileno())
-        for rel in changes.added + changes.changed:
-            target = root / rel
-            saved = None
-            if target.exists():
-                saved = backup / rel
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                shutil.copy2(target, saved)
-            target.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(stage / rel, target)
-            moved.append((target, saved))
-        for rel in changes.removed:
-            target = root / rel
-            saved = backup / rel
-            saved.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(target, saved)
-            moved.append((saved, target))  # restoring moves it back
-        _prune_empty_dirs(root)
+        (stage / NEW).mkdir()
+        (stage / OLD).mkdir()
+        for i, rel in enumerate(journal["write"]):  # flat: no directory tree to make and remove again
+            _write_staged(_staged(stage, i), files[rel].encode("utf-8"))
+        _write_staged(stage / JOURNAL, json.dumps(journal, indent=1).encode())
+        # Everything staged must be on disk before the commit: one sync instead of an fsync per file
+        # (thousands of fsyncs were most of a large first render).
+        os.sync()
+        os.rename(stage, root / TXN_DIR)  # the commit point
+        _fsync_dir(root)
     except BaseException:
-        _restore(moved, changes, root)
-        raise
-    finally:
         shutil.rmtree(stage, ignore_errors=True)
+        raise
+    txn = root / TXN_DIR
+    done: list[tuple[str, str, int]] = []
+    try:
+        _apply(root, txn, journal, done)
+    except BaseException:
+        _undo(root, txn, done)
+        raise
+    _finish(txn)
     return changes
 
 
-def _restore(moved: list[tuple[Path, Path | None]], changes: Changes, root: Path) -> None:
-    for target, saved in reversed(moved):
-        try:
-            if saved is None:
-                target.unlink(missing_ok=True)
-            elif target.parent.name and str(target).startswith(str(root / ".katib-gitops-stage-")):
-                saved.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(target, saved)  # a removed file comes back
+def _apply(root: Path, txn: Path, journal: dict, done: list[tuple[str, str, int]]) -> None:
+    """Carry out the journal; each step may be repeated (after a kill) without harm."""
+    present: set[str] = set()  # directories known to exist
+    for i, rel in enumerate(journal["write"]):
+        staged, target, backup = _staged(txn, i), root / rel, txn / OLD / rel
+        if not staged.exists():
+            continue  # already in place
+        if target.exists() and not backup.exists():
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            _link_or_copy(target, backup)
+        _make_parents(root, rel, done, present)
+        os.replace(staged, target)
+        done.append(("write", rel, i))
+    for rel in journal["remove"]:
+        target, backup = root / rel, txn / OLD / rel
+        if target.is_file() and is_generated(target):
+            backup.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(target, backup)
+            done.append(("remove", rel, -1))
+    _prune_empty_dirs(root)
+
+
+def _make_parents(root: Path, rel: str, done: list[tuple[str, str, int]], present: set[str]) -> None:
+    """mkdir -p for rel's directory, noting each directory made so that undoing removes exactly those."""
+    parts = rel.split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        d = "/".join(parts[:depth])
+        if d in present:
+            continue
+        if not os.path.isdir(os.path.join(root, d)):
+            os.mkdir(os.path.join(root, d))
+            done.append(("mkdir", d, -1))
+        present.add(d)
+
+
+def _undo(root: Path, txn: Path, done: list[tuple[str, str, int]]) -> None:
+    """Put back the old files after an exception. New files go back to staging so the journal stays valid."""
+    try:
+        for what, rel, i in reversed(done):
+            target, staged, backup = root / rel, _staged(txn, i), txn / OLD / rel
+            if what == "mkdir":
+                target.rmdir()
+            elif what == "remove":
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(backup, target)
             else:
-                os.replace(saved, target)
-        except OSError:
-            pass
+                staged.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(target, staged)
+                if backup.exists():
+                    os.replace(backup, target)
+                else:
+                    target.unlink()
+    except OSError:
+        return  # the journal is still committed: the next render finishes it (the new tree)
+    _finish(txn)
+
+
+def _finish(txn: Path) -> None:
+    os.sync()  # the renames reach the disk before the journal that could redo them goes
+    (txn / JOURNAL).unlink(missing_ok=True)  # from here on the transaction is over, even if the next line is cut short
+    shutil.rmtree(txn, ignore_errors=True)
+
+
+def _link_or_copy(src: Path, dst: Path) -> None:
+    if dst.exists():
+        dst.unlink()
+    try:
+        os.link(src, dst)  # same inode: cheap, and the file keeps its mtime
+    except OSError:
+        shutil.copy2(src, dst)
+
+
+def _staged(txn: Path, index: int) -> Path:
+    return txn / NEW / str(index)
+
+
+def _write_staged(path: Path, data: bytes) -> None:
+    with open(path, "wb") as fh:
+        fh.write(data)
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
 
 
 def _prune_empty_dirs(root: Path) -> None:
     for top in OWNED_ROOTS:
         d = root / top
-        if not d.is_dir():
+        if not d.is_dir() or d.is_symlink():
             continue
-        for dirpath, dirnames, filenames in sorted(os.walk(d, topdown=False), reverse=False):
+        for dirpath, dirnames, filenames in os.walk(d, topdown=False):
             p = Path(dirpath)
             if p != d and not any(p.iterdir()):
                 p.rmdir()

@@ -21,7 +21,6 @@ _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
 
 # Bounds that keep hostile input (alias bombs, absurd nesting) cheap to refuse.
-MAX_ALIASES = 100
 MAX_DEPTH = 100
 MAX_BYTES = 20 * 1024 * 1024
 
@@ -56,8 +55,27 @@ def _construct_timestamp_as_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) 
     return loader.construct_scalar(node)
 
 
+def _construct_binary_as_str(loader: yaml.SafeLoader, node: yaml.ScalarNode) -> str:
+    # Kubernetes turns YAML into JSON, where bytes are their base64 text: keep that text.
+    return "".join(loader.construct_scalar(node).split())
+
+
+def _construct_set_as_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode) -> dict:
+    # Go's YAML reads !!set {a, b} as the mapping it is written as (values null), not as a Python set.
+    return _construct_mapping(loader, node, deep=True)
+
+
+def _construct_pairs_as_list(loader: yaml.SafeLoader, node: yaml.SequenceNode) -> list:
+    # !!omap / !!pairs: the sequence of one-key mappings as written (no tuples: the data stays JSON-like).
+    return loader.construct_sequence(node, deep=True)
+
+
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_str)
+_StrictLoader.add_constructor("tag:yaml.org,2002:binary", _construct_binary_as_str)
+_StrictLoader.add_constructor("tag:yaml.org,2002:set", _construct_set_as_mapping)
+_StrictLoader.add_constructor("tag:yaml.org,2002:omap", _construct_pairs_as_list)
+_StrictLoader.add_constructor("tag:yaml.org,2002:pairs", _construct_pairs_as_list)
 
 # Go's YAML (kubectl, Argo CD, Flux) reads `1e-5` and `1.5e3` as numbers; YAML 1.1 (PyYAML) wants a dot
 # and a signed exponent, else keeps a string. Resolve those forms as floats too, so we see what Kubernetes
@@ -109,41 +127,105 @@ class Document:
         return Finding(message=message, path=tuple(path), file=self.file, line=line, column=col, **kw)
 
 
-def _yaml_error(exc: yaml.YAMLError, file: str) -> Finding:
+def _yaml_error(exc: yaml.YAMLError, file: str, text: str = "") -> Finding:
     mark = getattr(exc, "problem_mark", None) or getattr(exc, "context_mark", None)
+    context_mark = getattr(exc, "context_mark", None)
+    if context_mark is not None and mark is not None and (mark.index >= len(text.rstrip()) or "end of stream" in
+                                                          str(getattr(exc, "problem", ""))):
+        mark = context_mark  # the end of the file says nothing; where the unclosed quote or bracket began does
     line, col = (mark.line + 1, mark.column + 1) if mark else (1, 1)
+    if isinstance(exc, yaml.reader.ReaderError):
+        # Raised before any mark exists: only a character offset into the text.
+        pos = max(0, min(exc.position, len(text)))
+        line, col = text.count("\n", 0, pos) + 1, pos - (text.rfind("\n", 0, pos) + 1) + 1
+        return Finding(message=f"invalid YAML: control character U+{exc.character:04X} is not allowed",
+                       file=file, line=line, column=col, rule="yaml")
     problem = getattr(exc, "problem", None) or str(exc)
     context = getattr(exc, "context", None)
     msg = f"{context} {problem}" if context and "duplicate" not in problem else problem
-    if "tab" in problem or "\\t" in problem:
+    at_tab = mark is not None and 0 <= mark.index < len(text) and text[mark.index] == "\t"
+    if "tab character" in problem or at_tab:
         msg = "tab character where YAML requires spaces for indentation"
     return Finding(message=f"invalid YAML: {' '.join(msg.split())}", file=file, line=line, column=col, rule="yaml")
 
 
-def _check_shape(text: str, file: str) -> None:
-    """Refuse alias bombs and absurd nesting before constructing anything."""
-    aliases = 0
-    depth = 0
+def _budget(text: str) -> int:
+    # Without aliases a document cannot hold more nodes plus string characters than about twice its own
+    # length; anything beyond that was multiplied by aliases (a "billion laughs" bomb).
+    return 2 * len(text) + 10_000
+
+
+def _check_tree(datas: list[Any], text: str, file: str) -> None:
+    """Refuse alias bombs and absurd nesting in constructed data, before anything walks it recursively.
+
+    PyYAML builds an alias as a second reference to the same object, so a bomb costs nothing to
+    load but explodes in whatever walks it later (schema checks, dumping, hashing). This walk is
+    iterative and stops as soon as the expanded size passes the budget; only then is the text
+    parsed again (``_locate_shape``) to say where.
+    """
+    budget = _budget(text)
+    stack: list[tuple[Any, int]] = [(d, 1) for d in datas]
+    size = 0
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            size += 1 + len(node)
+            stack.extend((v, depth + 1) for v in node.values())
+        elif isinstance(node, list):
+            size += 1
+            stack.extend((v, depth + 1) for v in node)
+        elif isinstance(node, str):
+            size += 1 + len(node)
+            continue
+        else:
+            size += 1
+            continue
+        if depth > MAX_DEPTH or size > budget:
+            _locate_shape(text, file)
+            raise UserError(Finding(f"invalid YAML: nested deeper than {MAX_DEPTH} levels or expanded by aliases "
+                                    "beyond its size", file=file, line=1, column=1, rule="yaml"))
+
+
+def _locate_shape(text: str, file: str) -> None:
+    """Raise the UserError for the first alias or collection that breaks the bounds, at its position."""
+    budget = _budget(text)
+    anchors: dict[str, int] = {}
+    frames: list[list[Any]] = []  # [anchor, expanded size so far]
+    expanded = 0
+
+    def fail(message: str, mark: Any) -> None:
+        raise UserError(Finding(f"invalid YAML: {message}", file=file, line=mark.line + 1, column=mark.column + 1,
+                                rule="yaml"))
+
     for event in yaml.parse(text, Loader=_Loader):
         if isinstance(event, yaml.AliasEvent):
-            aliases += 1
-            if aliases > MAX_ALIASES:
-                m = event.start_mark
-                raise UserError(Finding(f"invalid YAML: more than {MAX_ALIASES} aliases (alias bomb?)",
-                                        file=file, line=m.line + 1, column=m.column + 1, rule="yaml"))
+            grown = anchors.get(event.anchor, 1)
+            expanded += grown
+            if frames:
+                frames[-1][1] += grown
+            if expanded > budget:
+                fail("aliases expand this file far beyond its size (alias bomb?)", event.start_mark)
+        elif isinstance(event, yaml.ScalarEvent):
+            grown = 1 + len(event.value)
+            if event.anchor:
+                anchors[event.anchor] = grown
+            if frames:
+                frames[-1][1] += grown
         elif isinstance(event, (yaml.MappingStartEvent, yaml.SequenceStartEvent)):
-            depth += 1
-            if depth > MAX_DEPTH:
-                m = event.start_mark
-                raise UserError(Finding(f"invalid YAML: nested deeper than {MAX_DEPTH} levels",
-                                        file=file, line=m.line + 1, column=m.column + 1, rule="yaml"))
+            frames.append([event.anchor, 1])
+            if len(frames) > MAX_DEPTH:
+                fail(f"nested deeper than {MAX_DEPTH} levels", event.start_mark)
         elif isinstance(event, (yaml.MappingEndEvent, yaml.SequenceEndEvent)):
-            depth -= 1
+            anchor, grown = frames.pop()
+            if anchor:
+                anchors[anchor] = grown
+            if frames:
+                frames[-1][1] += grown
 
 
 def decode(raw: bytes, file: str) -> str:
     if len(raw) > MAX_BYTES:
-        raise UserError(Finding(f"file is {len(raw) // (1024 * 1024)} MiB; the limit is {MAX_BYTES // (1024 * 1024)} MiB",
+        raise UserError(Finding(f"file is larger than {MAX_BYTES // (1024 * 1024)} MiB, the most katib-gitops reads",
                                 file=file, line=1, column=1, rule="yaml"))
     try:
         return raw.decode("utf-8-sig")
@@ -157,11 +239,10 @@ def decode(raw: bytes, file: str) -> str:
 def load_documents(text: str, file: str) -> list[Document]:
     """Every non-empty document in text; a UserError for unreadable YAML."""
     try:
-        if "&" in text or "*" in text or text.count("\n") > 5000:
-            _check_shape(text, file)
         datas = list(yaml.load_all(text, Loader=_StrictLoader))
+        _check_tree(datas, text, file)
     except yaml.YAMLError as exc:
-        raise UserError(_yaml_error(exc, file)) from None
+        raise UserError(_yaml_error(exc, file, text)) from None
     except RecursionError:
         raise UserError(Finding("invalid YAML: nested too deeply", file=file, line=1, column=1, rule="yaml")) from None
     return [Document(d, file, i, text) for i, d in enumerate(datas) if d is not None]
@@ -187,8 +268,52 @@ def load_one(path: str, display: str | None = None) -> Document:
     return docs[0]
 
 
+_RESOLVED: dict[tuple[str, Any], str] = {}
+
+
 class _Dumper2(_Dumper):  # type: ignore[misc,valid-type]
-    pass
+    def resolve(self, kind: Any, value: Any, implicit: Any) -> str:
+        # The emitter asks, for every scalar, which tag its plain text would read back as (to decide on
+        # quotes). With no path resolvers the answer depends on the text alone, and the same keys and
+        # values recur in every Experiment: remember the answers (most of the time of a large render).
+        if kind is not yaml.ScalarNode:
+            return super().resolve(kind, value, implicit)
+        key = (value, implicit)
+        tag = _RESOLVED.get(key)
+        if tag is None:
+            tag = super().resolve(kind, value, implicit)
+            if len(_RESOLVED) < 100_000:
+                _RESOLVED[key] = tag
+        return tag
+
+    def represent_data(self, data: Any) -> yaml.Node:
+        # The same nodes SafeRepresenter builds, without its per-object type dispatch for the types
+        # rendered output is made of (byte-identical output; dicts and lists keep alias tracking).
+        t = type(data)
+        if t is str:
+            return yaml.ScalarNode(_STR_TAG, data, style="|" if "\n" in data else None)
+        if (t is dict or t is list) and not self.sort_keys and self.default_flow_style is not None:
+            node = self.represented_objects.get(id(data))
+            if node is not None:
+                return node
+            self.object_keeper.append(data)
+            if t is dict:
+                pairs: list[tuple[yaml.Node, yaml.Node]] = []
+                node = yaml.MappingNode(_MAP_TAG, pairs, flow_style=self.default_flow_style)
+                self.represented_objects[id(data)] = node
+                for k, v in data.items():
+                    pairs.append((self.represent_data(k), self.represent_data(v)))
+            else:
+                items: list[yaml.Node] = []
+                node = yaml.SequenceNode(_SEQ_TAG, items, flow_style=self.default_flow_style)
+                self.represented_objects[id(data)] = node
+                for v in data:
+                    items.append(self.represent_data(v))
+            return node
+        return super().represent_data(data)
+
+
+_STR_TAG, _MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:

@@ -94,7 +94,7 @@ def test_yaml_syntax_error_is_reported_with_the_other_files(tmp_path: Path) -> N
     shutil.copy(GOLDEN_INPUT, tmp_path / "b.yaml")
     report = validate_paths([str(tmp_path)])
     files = {f.file for f in report.errors}
-    assert any(f.rule == "yaml" and f.file == str(tmp_path / "a.yaml") and f.line == 5 for f in report.errors)
+    assert any(f.rule == "yaml" and f.file == str(tmp_path / "a.yaml") and f.line == 4 for f in report.errors)
     assert str(tmp_path / "b.yaml") in files
 
 

@@ -20,6 +20,7 @@ from ..yamlio import Document, decode, load_documents, load_file
 from . import hygiene, katib_rules, kubernetes, podsecurity, resources, schema
 
 if TYPE_CHECKING:
+    from ..render import RenderResult
     from ..repo import Repo
 
 EXPERIMENT_API = "kubeflow.org/v1beta1"
@@ -191,19 +192,67 @@ def _display(path: Path, root: Path | None) -> str:
 
 
 def validate_directory(directory: Path, options: ValidationOptions, report: ValidationReport,
-                       root: Path | None = None, build: bool = True) -> None:
+                       root: Path | None = None, build: bool = True, builds: Builds | None = None,
+                       checked: frozenset[str] = frozenset()) -> None:
+    """Validate every YAML file under directory (kustomization roots built first, unless build is False).
+
+    builds: kustomize builds already started (see ``Builds``); checked: display names of files whose
+    exact content was already validated elsewhere (counted, not validated again).
+    """
     inputs = walk_inputs(directory) if build else (("file", p) for p in _yaml_files(directory))
     for what, path in inputs:
         name = _display(path, root)
         if what == "kustomize":
             label = f"{name} (kustomize build)"
             report.sources.append(label)
-            built = _load(lambda: [kustomize_build(path, label)], report)
+            built = _load(lambda: [builds.get(path, label) if builds else kustomize_build(path, label)], report)
             if built:
                 validate_documents(_load(lambda: load_documents(built[0], label), report), options, report)
+        elif name in checked:
+            report.sources.append(name)
+            report.documents += 1
         else:
             report.sources.append(name)
             validate_documents(_load(lambda: load_file(str(path), name), report), options, report)
+
+
+class Builds:
+    """kustomize builds started up front on background threads, each collected when its turn comes.
+
+    kustomize is a separate process, so the builds use the other core while this process validates
+    specs and base/ (and, for ``check``, renders); at 1,000 experiments the builds are most of the time.
+    """
+
+    def __init__(self, directories: Sequence[Path], root: Path | None):
+        from concurrent.futures import ThreadPoolExecutor
+
+        self._pool = ThreadPoolExecutor(max_workers=max(1, min(len(directories), os.cpu_count() or 1)))
+        self._futures = {d.resolve(): self._pool.submit(kustomize_build, d, f"{_display(d, root)} (kustomize build)")
+                         for d in directories}
+
+    def get(self, directory: Path, display: str) -> str:
+        future = self._futures.pop(directory.resolve(), None)
+        return future.result() if future is not None else kustomize_build(directory, display)
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+def start_builds(repo: Repo) -> Builds:
+    """Start building every overlay and every kustomization under deploy/, in the order validation needs them."""
+    from ..repo import DEPLOY_DIR, OVERLAYS_DIR
+
+    dirs = [d for d in _overlay_dirs(repo.root / OVERLAYS_DIR) if has_kustomization(d)]
+    deploy = repo.root / DEPLOY_DIR
+    if deploy.is_dir():
+        dirs += [path for what, path in walk_inputs(deploy) if what == "kustomize"]
+    return Builds(dirs, repo.root)
+
+
+def _overlay_dirs(overlays: Path) -> list[Path]:
+    if not overlays.is_dir():
+        return []
+    return sorted(p for p in overlays.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def _yaml_files(directory: Path) -> list[Path]:
@@ -238,8 +287,13 @@ def validate_paths(paths: Sequence[str], options: ValidationOptions | None = Non
 # a katib-gitops repository
 
 
-def validate_repo(repo: Repo, options: ValidationOptions | None = None) -> ValidationReport:
-    """specs in experiments/, base/ (as written, so lines match the files), every overlays/* built, deploy/."""
+def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered: RenderResult | None = None,
+                  builds: Builds | None = None) -> ValidationReport:
+    """specs in experiments/, base/ (as written, so lines match the files), every overlays/* built, deploy/.
+
+    rendered: the repository's render, when the caller has it (``check``); builds: kustomize builds the
+    caller started already. Both only save work: the findings are the same without them.
+    """
     from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
 
     options = options or DEFAULT_OPTIONS
@@ -252,43 +306,60 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None) -> Valid
     kubernetes.resolve_version(options.kubernetes_version)
     root = repo.root
     report = ValidationReport()
-    from ..spec_check import repo_spec_findings
-
-    report.sources.extend(repo.rel(p) for p in repo.spec_files())
-    report.documents += len(repo.spec_files())
-    report.extend(repo_spec_findings(repo, options))
-    base = root / BASE_DIR
-    if base.is_dir():
-        validate_directory(base, options, report, root, build=False)
-    overlays = root / OVERLAYS_DIR
-    if overlays.is_dir():
-        dirs = sorted(p for p in overlays.iterdir() if p.is_dir() and not p.name.startswith("."))
-        _validate_overlays(dirs, options, report, root)
-    deploy = root / DEPLOY_DIR
-    if deploy.is_dir():
-        validate_directory(deploy, options, report, root)
+    builds = builds if builds is not None else start_builds(repo)
+    try:
+        report.sources.extend(repo.rel(p) for p in repo.spec_files())
+        report.documents += len(repo.spec_files())
+        rendered = rendered if rendered is not None else _render_or_none(repo)
+        report.extend(_spec_findings(repo, options, rendered))
+        base = root / BASE_DIR
+        if base.is_dir():
+            validate_directory(base, options, report, root, build=False, checked=_in_sync(root, rendered))
+        dirs = _overlay_dirs(root / OVERLAYS_DIR)
+        for d in dirs:
+            if has_kustomization(d):
+                label = f"{_display(d, root)} (kustomize build)"
+                report.sources.append(label)
+                built = _load(lambda: [builds.get(d, label)], report)
+                if built:
+                    validate_documents(_load(lambda: load_documents(built[0], label), report), options, report)
+            else:
+                validate_directory(d, options, report, root)
+        deploy = root / DEPLOY_DIR
+        if deploy.is_dir():
+            validate_directory(deploy, options, report, root, builds=builds)
+    finally:
+        builds.close()
     return report
 
 
-def _validate_overlays(dirs: list[Path], options: ValidationOptions, report: ValidationReport, root: Path) -> None:
-    """Each overlay built once with kustomize, the builds running in parallel (kustomize is a subprocess)."""
-    from concurrent.futures import ThreadPoolExecutor
+def _render_or_none(repo: Repo) -> RenderResult | None:
+    from ..render import render_repo
 
-    def build(d: Path) -> tuple[str, list[Any]]:
-        label = f"{_display(d, root)} (kustomize build)"
-        scratch = ValidationReport()
-        built = _load(lambda: [kustomize_build(d, label)], scratch)
-        return label, [scratch, built]
+    try:
+        return render_repo(repo)
+    except UserError:  # spec findings are then collected spec by spec, every one of them
+        return None
 
-    buildable = [d for d in dirs if has_kustomization(d)]
-    workers = max(1, min(len(buildable), os.cpu_count() or 1))
-    with ThreadPoolExecutor(max_workers=workers) as pool:
-        results = list(pool.map(build, buildable))
-    for label, (scratch, built) in results:
-        report.sources.append(label)
-        report.extend(scratch.findings)
-        if built:
-            validate_documents(_load(lambda: load_documents(built[0], label), report), options, report)
-    for d in dirs:
-        if not has_kustomization(d):
-            validate_directory(d, options, report, root)
+
+def _spec_findings(repo: Repo, options: ValidationOptions, rendered: RenderResult | None) -> list[Finding]:
+    """Each spec's schema findings, then the findings of what it renders to, at the spec's lines."""
+    from ..spec_check import experiment_findings, repo_spec_findings
+
+    if rendered is None:
+        return repo_spec_findings(repo, options)
+    return [f for r in rendered.experiments for f in experiment_findings(r, options)]
+
+
+def _in_sync(root: Path, rendered: RenderResult | None) -> frozenset[str]:
+    """base/ Experiments that are exactly what their spec renders to: validated already, at the spec's lines."""
+    if rendered is None:
+        return frozenset()
+    same = set()
+    for r in rendered.experiments:
+        try:
+            if (root / r.base_file).read_bytes() == rendered.files[r.base_file].encode():
+                same.add(r.base_file)
+        except OSError:
+            continue
+    return frozenset(same)
