@@ -142,3 +142,22 @@ def test_render_removes_outputs_of_a_deleted_spec(iris_repo: Path):
     assert not (iris_repo / "base" / "iris2.yaml").exists()
     assert not (iris_repo / "overlays" / "gpu" / "iris2").exists()
     assert "iris2" not in (iris_repo / "base" / "kustomization.yaml").read_text()
+
+
+def test_every_rendered_pod_passes_the_restricted_profile(iris_repo: Path, capsys):
+    cli("render", "-C", str(iris_repo), "-q")
+    for overlay in ("overlays/cpu", "overlays/gpu"):
+        capsys.readouterr()
+        assert cli("validate", "--pod-security", "restricted", str(iris_repo / overlay)) == 0, capsys.readouterr().out
+        spec = pod(built(iris_repo, overlay))
+        assert spec["securityContext"]["runAsNonRoot"] is True and spec["securityContext"]["runAsUser"] == 1000
+        assert spec["containers"][0]["securityContext"]["capabilities"] == {"drop": ["ALL"]}
+
+
+def test_opting_out_of_pod_security_warns(iris_repo: Path, capsys):
+    spec = iris_repo / "experiments" / "iris.yaml"
+    spec.write_text(spec.read_text().replace("  retain: false", "  retain: false\n  security: {runAsUser: false}"))
+    assert cli("render", "-C", str(iris_repo), "-q") == 0
+    err = capsys.readouterr().err
+    assert "warning: trial.security: trial pods opt out of the Pod Security 'restricted' profile (runAsUser)" in err
+    assert "runAsUser" not in (iris_repo / "base" / "iris.yaml").read_text()
