@@ -76,17 +76,14 @@ def _algorithm(a: Any) -> dict[str, Any]:
     return out
 
 
+def _present(**fields: Any) -> dict[str, Any]:
+    """The fields that are set, in the order given (Katib omits unset optional fields)."""
+    return {k: v for k, v in fields.items() if v is not None}
+
+
 def _parameter(p: Parameter) -> dict[str, Any]:
-    fs: dict[str, Any] = {}
-    if p.min is not None:
-        fs["min"] = p.min
-    if p.max is not None:
-        fs["max"] = p.max
-    if p.step is not None:
-        fs["step"] = p.step
-    if p.values:
-        fs["list"] = list(p.values)
-    fs["distribution"] = p.distribution or "uniform"
+    fs = _present(min=p.min, max=p.max, step=p.step, list=list(p.values) if p.values else None,
+                  distribution=p.distribution or "uniform")
     return {"name": p.name, "parameterType": p.type, "feasibleSpace": fs}
 
 
@@ -97,14 +94,8 @@ def _collector(spec: Spec) -> dict[str, Any]:
         collector["customCollector"] = copy.deepcopy(dict(mc.container))
     out: dict[str, Any] = {"collector": collector}
     source: dict[str, Any] = {}
-    if mc.path is not None or mc.path_kind is not None or mc.format is not None:
-        fsp: dict[str, Any] = {}
-        if mc.path is not None:
-            fsp["path"] = mc.path
-        if mc.path_kind is not None:
-            fsp["kind"] = mc.path_kind
-        if mc.format is not None:
-            fsp["format"] = mc.format
+    fsp = _present(path=mc.path, kind=mc.path_kind, format=mc.format)
+    if fsp:
         source["fileSystemPath"] = fsp
     if mc.http_get is not None:
         source["httpGet"] = copy.deepcopy(dict(mc.http_get))
