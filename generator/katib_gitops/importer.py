@@ -9,11 +9,10 @@ stays in the raw escape hatches (trial.template, nasConfig).
 from __future__ import annotations
 
 import copy
-from pathlib import Path
 from typing import Any
 
 from .defaults import apply_katib_defaults, kind_defaults
-from .experiment import PLACEHOLDER, build_spec, short_form_job
+from .experiment import build_spec
 from .findings import Finding, UserError
 from .naming import HASH_LEN, MAX_NAME
 from .spec import Document, check_document, default_flag, parse

@@ -16,7 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
-from .findings import Finding, UserError
+from .findings import Finding
 from .yamlio import Document, load_one
 
 PARAMETER_TYPES = ("double", "int", "discrete", "categorical")
@@ -216,13 +216,6 @@ KATIB_NAMES = {
     "feasibleSpace": "min/max or values",
     "parameterType": "type",
 }
-
-
-def _known_properties(schema: Mapping[str, Any], root: Mapping[str, Any]) -> list[str]:
-    if "$ref" in schema:
-        ref = schema["$ref"].split("/")[-1]
-        schema = root["$defs"][ref]
-    return sorted(schema.get("properties", {}))
 
 
 def _schema_finding(doc: Document, err: Any) -> Finding:
@@ -523,25 +516,6 @@ def parse(doc: Document, display_path: str) -> Spec:
         trial=_parse_trial(d["trial"]),
         profiles=profiles,
     )
-
-
-def check_spec_file(path: str | Path, display: str | None = None) -> list[Finding]:
-    """Every schema finding for one spec file (an unreadable file is one finding)."""
-    try:
-        doc = load_one(str(path), display)
-    except UserError as exc:
-        return [exc.finding]
-    return check_document(doc)
-
-
-def load_spec(path: str | Path, display: str | None = None) -> Spec:
-    """Load and check a spec; the first finding is raised as a UserError."""
-    name = display or str(path)
-    doc = load_one(str(path), name)
-    findings = check_document(doc)
-    if findings:
-        raise UserError(findings[0])
-    return parse(doc, name)
 
 
 def spec_document(path: str | Path, display: str | None = None) -> Document:

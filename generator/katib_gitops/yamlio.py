@@ -11,6 +11,7 @@ from __future__ import annotations
 import io
 import re
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Iterator, Sequence
 
 import yaml
@@ -337,14 +338,15 @@ def dump_all(docs: Sequence[Any]) -> str:
                          allow_unicode=True, width=1 << 30)
 
 
-def iter_yaml_files(root: str) -> Iterator[str]:
+def iter_yaml_files(root: str | Path) -> Iterator[Path]:
+    """Every .yaml/.yml file under root, sorted, skipping hidden files and directories."""
     import os
 
     for dirpath, dirnames, filenames in os.walk(root):
         dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
         for name in sorted(filenames):
-            if name.endswith((".yaml", ".yml")):
-                yield os.path.join(dirpath, name)
+            if name.endswith((".yaml", ".yml")) and not name.startswith("."):
+                yield Path(dirpath) / name
 
 
 def roundtrip() -> Any:

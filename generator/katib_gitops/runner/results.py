@@ -9,7 +9,6 @@ experiment -o yaml`` shows it (conditions, trial counts, currentOptimalTrial).
 from __future__ import annotations
 
 import json
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from ..findings import ERROR, Finding, Report, UserError
-from ..yamlio import Document, decode, load_documents, load_file
+from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
 from . import hygiene, katib_rules, kubernetes, podsecurity, resources, schema
 
 if TYPE_CHECKING:
@@ -199,7 +199,7 @@ def validate_directory(directory: Path, options: ValidationOptions, report: Vali
     builds: kustomize builds already started (see ``Builds``); checked: display names of files whose
     exact content was already validated elsewhere (counted, not validated again).
     """
-    inputs = walk_inputs(directory) if build else (("file", p) for p in _yaml_files(directory))
+    inputs = walk_inputs(directory) if build else (("file", p) for p in iter_yaml_files(directory))
     for what, path in inputs:
         name = _display(path, root)
         if what == "kustomize":
@@ -253,12 +253,6 @@ def _overlay_dirs(overlays: Path) -> list[Path]:
     if not overlays.is_dir():
         return []
     return sorted(p for p in overlays.iterdir() if p.is_dir() and not p.name.startswith("."))
-
-
-def _yaml_files(directory: Path) -> list[Path]:
-    return sorted((p for p in directory.rglob("*") if p.suffix in (".yaml", ".yml") and p.is_file()
-                   and not any(part.startswith(".") for part in p.relative_to(directory).parts)),
-                  key=lambda p: p.as_posix())
 
 
 def validate_paths(paths: Sequence[str], options: ValidationOptions | None = None) -> ValidationReport:
