@@ -48,6 +48,7 @@ def _first_difference(path: Path, want: str) -> int:
 
 def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
     """Every finding that should stop a merge; no errors when the repo is in sync and valid."""
+    from .provenance import RenderProvenance
     from .validation import validate_repo
     from .validation.engine import start_builds
 
@@ -63,5 +64,6 @@ def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
         return [exc.finding]
     findings = list(result.warnings)
     findings += sync_findings(repo, result)
-    findings += validate_repo(repo, options, rendered=result, builds=builds).findings
+    findings += validate_repo(repo, options, rendered=result, builds=builds,
+                              provenance=RenderProvenance(repo, result)).findings
     return findings

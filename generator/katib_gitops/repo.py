@@ -11,7 +11,6 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from .findings import UserError
 
 CONFIG_FILE = "katib-gitops.yaml"
 EXPERIMENTS_DIR = "experiments"
@@ -103,9 +102,22 @@ def load_repo(start: str | os.PathLike[str] = ".") -> Repo:
 def load_config(path: Path) -> RepoConfig:
     if not path.is_file():
         return RepoConfig()
-    from .config_schema import parse_config  # local import keeps startup small
+    from .config_schema import load_settings  # local import keeps startup small
 
-    try:
-        return parse_config(path)
-    except UserError:
-        raise
+    d = load_settings(path, CONFIG_FILE)
+    git, argo, flux = d.get("git", {}), d.get("argocd", {}), d.get("flux", {})
+    dg, da, df = GitSource(), ArgoSettings(), FluxSettings()
+    return RepoConfig(
+        namespace=d.get("namespace", RepoConfig.namespace),
+        default_profile=d.get("defaultProfile", RepoConfig.default_profile),
+        prune=d.get("prune", False),
+        create_namespace=d.get("createNamespace", False),
+        git=GitSource(repo_url=git.get("repoURL", dg.repo_url), revision=git.get("revision", dg.revision),
+                      path=git.get("path", dg.path)),
+        argocd=ArgoSettings(enabled=argo.get("enabled", da.enabled), mode=argo.get("mode", da.mode),
+                            namespace=argo.get("namespace", da.namespace), project=argo.get("project", da.project)),
+        flux=FluxSettings(enabled=flux.get("enabled", df.enabled), namespace=flux.get("namespace", df.namespace),
+                          interval=flux.get("interval", df.interval)),
+        extra_algorithms=tuple(d.get("algorithms", ())),
+        extra_early_stopping=tuple(d.get("earlyStoppingAlgorithms", ())),
+    )

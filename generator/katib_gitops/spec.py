@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import jsondata
 from .findings import Finding
 from .yamlio import Document, load_one
 
@@ -282,6 +283,9 @@ def _one_of_message(path: list[Any], instance: Any) -> str:
 def check_document(doc: Document) -> list[Finding]:
     if not isinstance(doc.data, dict):
         return [doc.finding(f"expected a mapping at the top of the spec, got {_type_words(type(doc.data).__name__)}", rule="spec-schema")]
+    not_json = jsondata.problems(doc, rule="spec-schema")
+    if not_json:
+        return not_json
     # Only an invalid spec is walked by python-jsonschema, whose errors carry what the messages need.
     errors = [] if _plainly_valid(doc.data) else sorted(_validator().iter_errors(doc.data),
                                                          key=lambda e: [str(p) for p in e.absolute_path])

@@ -46,8 +46,10 @@ import json
 import os
 import shutil
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from filelock import FileLock, Timeout
 
@@ -184,17 +186,30 @@ def lock_path(root: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"{LOCK_NAME}.{digest}"
 
 
-def write_tree(repo: Repo, files: dict[str, str]) -> Changes:
-    root = repo.root
+@contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Hold the repository's render lock (exit status 2 at once when another render holds it)."""
     lock = lock_path(root)
     try:
         with FileLock(str(lock), timeout=0):
-            recover(root)
-            return _write_locked(root, files)
+            yield
     except Timeout:
         raise UserError(Finding(f"another katib-gitops render is running in this repository (lock {lock})",
                                 file=str(root), line=0, column=0, rule="lock"),
                         exit_code=2) from None
+
+
+def write_tree(repo: Repo, files: dict[str, str]) -> Changes:
+    with locked(repo.root):
+        return write_locked(repo, files)
+
+
+def write_locked(repo: Repo, files: dict[str, str]) -> Changes:
+    """write_tree for a caller that holds the lock already (render holds it from reading to writing)."""
+    root = repo.root
+    try:
+        recover(root)
+        return _write_locked(root, files)
     except OSError as exc:  # a full disk, a read-only checkout: the tree is the old one (or finished by the next render)
         where = exc.filename if isinstance(exc.filename, str) else str(root)
         raise UserError(Finding(f"cannot write the rendered files: {exc.strerror or exc}", file=where, line=0, column=0,

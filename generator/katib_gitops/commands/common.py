@@ -6,7 +6,6 @@ import sys
 from typing import Iterable
 
 from ..findings import Finding
-from ..render import RenderResult
 from ..repo import Repo
 
 
@@ -19,19 +18,6 @@ def print_findings(findings: Iterable[Finding], stream=None) -> int:
         if f.severity == "error":
             status = 1
     return status
-
-
-def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
-    """Every validation layer over the generated Experiments, reported at their specs' lines."""
-    from ..spec_check import experiment_findings
-    from ..validation import ValidationOptions
-
-    options = ValidationOptions(extra_algorithms=tuple(repo.config.extra_algorithms),
-                                extra_early_stopping=tuple(repo.config.extra_early_stopping))
-    findings: list[Finding] = []
-    for r in result.experiments:
-        findings.extend(experiment_findings(r, options))
-    return findings
 
 
 def add_output_options(p) -> None:

@@ -13,8 +13,9 @@ import subprocess
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
+from .. import jsondata
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
 from . import hygiene, katib_rules, kubernetes, podsecurity, resources, schema
@@ -67,6 +68,9 @@ def validate_document(doc: Document, options: ValidationOptions | None = None) -
     if not isinstance(data, dict):
         what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         return [doc.finding(f"a Kubernetes manifest must be a mapping, not {what}", (), rule="k8s-object")]
+    not_json = jsondata.problems(doc)
+    if not_json:
+        return not_json  # the API server cannot even read it; the other layers assume string keys
     api, kind = data.get("apiVersion"), data.get("kind")
     if kind == "Experiment" and api == EXPERIMENT_API:
         findings = _experiment(doc, options, version)
@@ -127,20 +131,39 @@ def _tidy(findings: Iterable[Finding]) -> list[Finding]:
 # inputs
 
 
-def validate_documents(docs: Iterable[Document], options: ValidationOptions, report: ValidationReport) -> None:
+class Provenance(Protocol):
+    """Where generated documents come from, so findings in them point at the lines a person edits.
+
+    ``render`` and ``check`` pass one (see ``katib_gitops.provenance``); plain ``validate`` does not.
+    """
+
+    def covered(self, doc: Document) -> bool:
+        """True when doc is exactly something already validated at its source (skip it)."""
+
+    def relocate(self, doc: Document | None, label: str, findings: list[Finding]) -> list[Finding]:
+        """The same findings, moved to the spec or settings line each comes from (doc None: a failed build)."""
+
+
+def validate_documents(docs: Iterable[Document], options: ValidationOptions, report: ValidationReport,
+                       provenance: Provenance | None = None) -> None:
     for doc in docs:
         report.documents += 1
-        report.extend(validate_document(doc, options))
+        if provenance is not None and provenance.covered(doc):
+            continue
+        found = validate_document(doc, options)
+        report.extend(provenance.relocate(doc, doc.file, found) if provenance is not None and found else found)
 
 
-def _load(load: Callable[[], list[Any]], report: ValidationReport) -> list[Any]:
-    """Documents from load(); YAML errors become findings (other inputs still get checked)."""
+def _load(load: Callable[[], list[Any]], report: ValidationReport, provenance: Provenance | None = None,
+          label: str = "") -> list[Any]:
+    """Documents from load(); YAML errors and failed builds become findings (other inputs still get checked)."""
     try:
         return load()
     except UserError as exc:
         if exc.exit_code != 1:
             raise
-        report.findings.append(exc.finding)
+        found = [exc.finding]
+        report.extend(provenance.relocate(None, label, found) if provenance is not None else found)
         return []
 
 
@@ -193,7 +216,7 @@ def _display(path: Path, root: Path | None) -> str:
 
 def validate_directory(directory: Path, options: ValidationOptions, report: ValidationReport,
                        root: Path | None = None, build: bool = True, builds: Builds | None = None,
-                       checked: frozenset[str] = frozenset()) -> None:
+                       checked: frozenset[str] = frozenset(), provenance: Provenance | None = None) -> None:
     """Validate every YAML file under directory (kustomization roots built first, unless build is False).
 
     builds: kustomize builds already started (see ``Builds``); checked: display names of files whose
@@ -205,15 +228,18 @@ def validate_directory(directory: Path, options: ValidationOptions, report: Vali
         if what == "kustomize":
             label = f"{name} (kustomize build)"
             report.sources.append(label)
-            built = _load(lambda: [builds.get(path, label) if builds else kustomize_build(path, label)], report)
+            built = _load(lambda: [builds.get(path, label) if builds else kustomize_build(path, label)], report,
+                          provenance, label)
             if built:
-                validate_documents(_load(lambda: load_documents(built[0], label), report), options, report)
+                validate_documents(_load(lambda: load_documents(built[0], label), report), options, report,
+                                   provenance)
         elif name in checked:
             report.sources.append(name)
             report.documents += 1
         else:
             report.sources.append(name)
-            validate_documents(_load(lambda: load_file(str(path), name), report), options, report)
+            validate_documents(_load(lambda: load_file(str(path), name), report, provenance, name), options, report,
+                               provenance)
 
 
 class Builds:
@@ -282,22 +308,18 @@ def validate_paths(paths: Sequence[str], options: ValidationOptions | None = Non
 
 
 def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered: RenderResult | None = None,
-                  builds: Builds | None = None) -> ValidationReport:
+                  builds: Builds | None = None, provenance: Provenance | None = None,
+                  spec_findings: list[Finding] | None = None) -> ValidationReport:
     """specs in experiments/, base/ (as written, so lines match the files), every overlays/* built, deploy/.
 
     rendered: the repository's render, when the caller has it (``check``); builds: kustomize builds the
-    caller started already. Both only save work: the findings are the same without them.
+    caller started already. Both only save work: the findings are the same without them. provenance:
+    moves findings in generated files (built overlays, deploy/) to the spec or settings lines they come from.
+    spec_findings: the specs' findings, when the caller has them already (``repo_options`` gives the options).
     """
     from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
 
-    options = options or DEFAULT_OPTIONS
-    config = repo.config
-    options = ValidationOptions(
-        kubernetes_version=options.kubernetes_version, strict=options.strict, pod_security=options.pod_security,
-        extra_algorithms=tuple(dict.fromkeys((*config.extra_algorithms, *options.extra_algorithms))),
-        extra_early_stopping=tuple(dict.fromkeys((*config.extra_early_stopping, *options.extra_early_stopping))),
-    )
-    kubernetes.resolve_version(options.kubernetes_version)
+    options = repo_options(repo, options)
     root = repo.root
     report = ValidationReport()
     builds = builds if builds is not None else start_builds(repo)
@@ -305,7 +327,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         report.sources.extend(repo.rel(p) for p in repo.spec_files())
         report.documents += len(repo.spec_files())
         rendered = rendered if rendered is not None else _render_or_none(repo)
-        report.extend(_spec_findings(repo, options, rendered))
+        report.extend(_spec_findings(repo, options, rendered) if spec_findings is None else spec_findings)
         base = root / BASE_DIR
         if base.is_dir():
             validate_directory(base, options, report, root, build=False, checked=_in_sync(root, rendered))
@@ -314,17 +336,38 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
             if has_kustomization(d):
                 label = f"{_display(d, root)} (kustomize build)"
                 report.sources.append(label)
-                built = _load(lambda: [builds.get(d, label)], report)
+                built = _load(lambda: [builds.get(d, label)], report, provenance, label)
                 if built:
-                    validate_documents(_load(lambda: load_documents(built[0], label), report), options, report)
+                    validate_documents(_load(lambda: load_documents(built[0], label), report), options, report,
+                                       provenance)
             else:
-                validate_directory(d, options, report, root)
+                validate_directory(d, options, report, root, provenance=provenance)
         deploy = root / DEPLOY_DIR
         if deploy.is_dir():
-            validate_directory(deploy, options, report, root, builds=builds)
+            validate_directory(deploy, options, report, root, builds=builds, provenance=provenance)
     finally:
         builds.close()
+    # Relocated findings repeat the spec's own (the same rule at the same spec line): keep each once.
+    report.findings = list(dict.fromkeys(report.findings))
     return report
+
+
+def repo_options(repo: Repo, options: ValidationOptions | None = None) -> ValidationOptions:
+    """options plus what the repository's settings add (extra algorithm names)."""
+    options = options or DEFAULT_OPTIONS
+    config = repo.config
+    options = ValidationOptions(
+        kubernetes_version=options.kubernetes_version, strict=options.strict, pod_security=options.pod_security,
+        extra_algorithms=tuple(dict.fromkeys((*config.extra_algorithms, *options.extra_algorithms))),
+        extra_early_stopping=tuple(dict.fromkeys((*config.extra_early_stopping, *options.extra_early_stopping))),
+    )
+    kubernetes.resolve_version(options.kubernetes_version)
+    return options
+
+
+def spec_findings(repo: Repo, rendered: RenderResult, options: ValidationOptions | None = None) -> list[Finding]:
+    """What the specs' Experiments break, at the specs' lines."""
+    return _spec_findings(repo, repo_options(repo, options), rendered)
 
 
 def _render_or_none(repo: Repo) -> RenderResult | None:
