@@ -16,6 +16,7 @@ from .experiment import build_experiment
 from .findings import Finding, UserError
 from .naming import experiment_name, spec_hash
 from .profiles import profile_for, spec_profiles
+from .record import RECORD_FILE, record_text
 from .repo import BASE_DIR, CONFIG_FILE, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
 from .spec import Spec, check_document, parse, spec_document
 from .yamlio import Document, dump
@@ -56,12 +57,22 @@ def header(source: str) -> str:
             f"# Do not edit: change {source} and run `katib-gitops render`.\n")
 
 
+# Files render writes into base/ beside one file per spec: no spec may be named after them.
+RESERVED_BASE_FILES = ("kustomization.yaml", "namespace.yaml")
+
+
 def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, Document]]:
     """Every spec, checked; all findings across all specs raised together."""
     findings: list[Finding] = []
     loaded = []
     names: dict[str, str] = {}
     root = repo.root.resolve()
+    if paths is None and not repo.experiments_dir.is_dir():
+        # Rendering "no specs" would remove every generated Experiment: only an empty experiments/ may mean that.
+        what = "is not a directory" if repo.experiments_dir.exists() else "does not exist"
+        raise SpecErrors([Finding(f"{EXPERIMENTS_DIR}/ {what}: render would remove every Experiment (create it; an "
+                                  "empty experiments/ renders none)", file=EXPERIMENTS_DIR, line=0, column=0,
+                                  rule="io")])
     for path in paths if paths is not None else repo.spec_files():
         display = repo.rel(path)
         try:
@@ -85,6 +96,10 @@ def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, 
         stem = Path(path).stem
         if spec.name != stem:
             findings.append(doc.finding(f"name {spec.name!r} must match the file name {stem!r}", ["name"], rule="spec"))
+            continue
+        if f"{spec.name}.yaml" in RESERVED_BASE_FILES:
+            findings.append(doc.finding(f"name {spec.name!r} is taken: base/{spec.name}.yaml is a file render "
+                                        "generates for the whole repository", ["name"], rule="spec"))
             continue
         if spec.name in names:
             findings.append(doc.finding(f"name {spec.name!r} is already used by {names[spec.name]}", ["name"], rule="spec"))
@@ -157,7 +172,11 @@ def _patches_for(r: RenderedExperiment, profile: str) -> dict[str, list[dict[str
 def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) -> RenderResult:
     loaded = load_specs(repo) if specs is None else specs
     rendered = [render_experiment(repo, spec, doc) for spec, doc in loaded]
+    _unique_names(rendered)
     result = RenderResult(rendered)
+    if not rendered:
+        result.warnings.append(Finding("no specs in experiments/: the repository renders no Experiment",
+                                       file=EXPERIMENTS_DIR, line=0, column=0, severity="warning", rule="spec"))
     files = result.files
     all_specs = f"{EXPERIMENTS_DIR}/"
     for r in rendered:
@@ -191,8 +210,25 @@ def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) ->
     files["kustomization.yaml"] = header(all_specs) + dump(
         {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": [f"{OVERLAYS_DIR}/{default}"]})
     files.update(deploy_files(repo, result.profiles))
+    files[RECORD_FILE] = record_text(files, header(all_specs))  # last: it lists every other file
     result.warnings.extend(security_warnings(rendered))
     return result
+
+
+def _unique_names(rendered: list[RenderedExperiment]) -> None:
+    """Two specs may not render the same Experiment (hashName: false and a name equal to a hashed one)."""
+    seen: dict[tuple[str, str], RenderedExperiment] = {}
+    findings = []
+    for r in rendered:
+        key = (r.experiment["metadata"].get("namespace", ""), r.name)
+        if key in seen:
+            findings.append(r.document.finding(
+                f"renders the Experiment {r.name!r}, as {seen[key].spec.path} does: two specs would write one "
+                "Experiment (change a name, or hashName)", ["name"], rule="spec"))
+        else:
+            seen[key] = r
+    if findings:
+        raise SpecErrors(findings)
 
 
 def namespace_manifest(repo: Repo) -> dict[str, Any]:
