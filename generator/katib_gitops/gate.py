@@ -20,12 +20,18 @@ from pathlib import Path
 from .findings import ERROR, Finding
 from .provenance import RenderProvenance
 from .render import RenderResult
+from .safefs import refusal, special_kind
 from .repo import Repo
 from .writer import OWNED_ROOTS, is_generated
 
 
-def stage(repo: Repo, files: dict[str, str], dest: Path) -> Repo:
-    """dest becomes the repository as it will be after writing files: hand-written files kept, stale ones gone."""
+def stage(repo: Repo, files: dict[str, str], dest: Path) -> tuple[Repo, list[Finding]]:
+    """dest becomes the repository as it will be after writing files: hand-written files kept, stale ones gone.
+
+    Also returns what ``check`` says about entries that are never copied: special files (skipped with a
+    warning) and symlinks out of the repository (errors).
+    """
+    findings: list[Finding] = []
     for top in OWNED_ROOTS:
         src = repo.root / top
         if src.is_symlink() or not src.is_dir():
@@ -34,6 +40,12 @@ def stage(repo: Repo, files: dict[str, str], dest: Path) -> Repo:
             dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
             for name in filenames:
                 path = Path(dirpath) / name
+                rel = path.relative_to(repo.root).as_posix()
+                if path.is_symlink() or special_kind(path) is not None:
+                    refused = refusal(path, repo.root, rel)
+                    if refused is not None:
+                        findings.append(refused)
+                        continue
                 if path.is_symlink() or not path.is_file() or is_generated(path):
                     continue  # symlinks are refused by the writer; generated files come from files
                 target = dest / path.relative_to(repo.root)
@@ -43,7 +55,7 @@ def stage(repo: Repo, files: dict[str, str], dest: Path) -> Repo:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(text, encoding="utf-8")
-    return Repo(dest, repo.config)
+    return Repo(dest, repo.config), findings
 
 
 def validate_staged(repo: Repo, result: RenderResult, options: object | None = None) -> list[Finding]:
@@ -56,7 +68,8 @@ def validate_staged(repo: Repo, result: RenderResult, options: object | None = N
     if any(f.severity == ERROR for f in found):
         return found
     with tempfile.TemporaryDirectory(prefix="katib-gitops-gate-") as tmp:
-        staged = stage(repo, result.files, Path(tmp))
+        staged, found_in_tree = stage(repo, result.files, Path(tmp))
+        found = found + found_in_tree
         report = validate_repo(staged, options, rendered=result, provenance=RenderProvenance(repo, result),
                                spec_findings=found)
     return report.findings

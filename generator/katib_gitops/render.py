@@ -174,6 +174,7 @@ def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) ->
     rendered = [render_experiment(repo, spec, doc) for spec, doc in loaded]
     _unique_names(rendered)
     result = RenderResult(rendered)
+    result.warnings.extend(_special_specs(repo))
     if not rendered:
         result.warnings.append(Finding("no specs in experiments/: the repository renders no Experiment",
                                        file=EXPERIMENTS_DIR, line=0, column=0, severity="warning", rule="spec"))
@@ -213,6 +214,20 @@ def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) ->
     files[RECORD_FILE] = record_text(files, header(all_specs))  # last: it lists every other file
     result.warnings.extend(security_warnings(rendered))
     return result
+
+
+def _special_specs(repo: Repo) -> list[Finding]:
+    """FIFOs, sockets and devices named like specs: never opened (a FIFO would block), but said so."""
+    from .safefs import special_kind
+
+    d = repo.experiments_dir
+    out = []
+    for p in sorted(d.iterdir()) if d.is_dir() else ():
+        kind = special_kind(p) if p.suffix in (".yaml", ".yml") else None
+        if kind is not None:
+            out.append(Finding(f"skipped: {kind}, not a regular file (never opened: it could block)",
+                               file=repo.rel(p), line=0, column=0, severity="warning", rule="special-file"))
+    return out
 
 
 def _unique_names(rendered: list[RenderedExperiment]) -> None:

@@ -56,6 +56,7 @@ from typing import Iterator
 from filelock import FileLock, Timeout
 
 from .findings import Finding, UserError
+from .safefs import special_kind
 from .record import GENERATED_ROOTS, RECORD_FILE, ROOT_FILES, generated_path, read_record
 from .repo import BASE_DIR, DEPLOY_DIR, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
 
@@ -142,7 +143,8 @@ def diff_tree(root: Path, files: dict[str, str]) -> Changes:
             changes.added.append(rel)
         else:
             try:
-                same = p.read_bytes() == text.encode()
+                # Never open what is not a regular file: reading a FIFO blocks.
+                same = stat.S_ISREG(os.stat(p).st_mode) and p.read_bytes() == text.encode()
             except OSError:
                 same = False
             if not same:
@@ -200,7 +202,8 @@ def _check_safe(root: Path, rels: list[str]) -> None:
         no_symlink(rel, rel)
         target = root / rel
         if target.exists() and not target.is_file():
-            raise _refuse("a directory stands where a generated file belongs", rel)
+            what = "a directory" if target.is_dir() else (special_kind(target) or "something")
+            raise _refuse(f"{what} stands where a generated file belongs", rel)
         if target.is_file() and not is_generated(target):
             raise _refuse("refusing to overwrite a file katib-gitops did not generate; move it away or delete it",
                           rel, 1, 1)

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
-from .. import jsondata
+from .. import jsondata, safefs
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
 from . import hygiene, katib_rules, kubernetes, podsecurity, resources, schema
@@ -178,11 +178,15 @@ def walk_inputs(directory: Path) -> Iterator[tuple[str, Path]]:
         return
     entries = sorted(directory.iterdir(), key=lambda p: p.name)
     for entry in entries:
-        if entry.is_file() and entry.suffix in (".yaml", ".yml") and not entry.name.startswith("."):
+        # Special files and symlinks are yielded too: validate_directory refuses them (see ``safefs``).
+        if entry.suffix in (".yaml", ".yml") and not entry.name.startswith(".") and not entry.is_dir():
             yield "file", entry
     for entry in entries:
         if entry.is_dir() and not entry.name.startswith("."):
-            yield from walk_inputs(entry)
+            if entry.is_symlink():
+                yield "linked-dir", entry  # never walked: it may leave the repository or loop
+            else:
+                yield from walk_inputs(entry)
 
 
 def kustomize_build(directory: Path, display: str) -> str:
@@ -208,6 +212,10 @@ def _kubectl_kustomize(directory: Path, display: str) -> str:  # pragma: no cove
 def _display(path: Path, root: Path | None) -> str:
     if root is not None:
         try:
+            return path.relative_to(root).as_posix() or "."  # as named, even when a symlink leads elsewhere
+        except ValueError:
+            pass
+        try:
             return path.resolve().relative_to(root.resolve()).as_posix() or "."
         except ValueError:
             pass
@@ -225,6 +233,11 @@ def validate_directory(directory: Path, options: ValidationOptions, report: Vali
     inputs = walk_inputs(directory) if build else (("file", p) for p in iter_yaml_files(directory))
     for what, path in inputs:
         name = _display(path, root)
+        refused = safefs.refusal(path, root or directory, name)
+        if refused is not None or what == "linked-dir":
+            report.extend([refused or Finding("skipped: a symlinked directory (not followed)", file=name, line=0,
+                                              column=0, severity=WARNING, rule="symlink")])
+            continue
         if what == "kustomize":
             label = f"{name} (kustomize build)"
             report.sources.append(label)
@@ -249,14 +262,20 @@ class Builds:
     specs and base/ (and, for ``check``, renders); at 1,000 experiments the builds are most of the time.
     """
 
-    def __init__(self, directories: Sequence[Path], root: Path | None):
+    def __init__(self, directories: Sequence[Path], root: Path | None, blocked: str | None = None):
         from concurrent.futures import ThreadPoolExecutor
+
+        self._blocked = blocked  # why no build may run (kustomize would block on a special file)
+        if blocked:
+            directories = []
 
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(len(directories), os.cpu_count() or 1)))
         self._futures = {d.resolve(): self._pool.submit(kustomize_build, d, f"{_display(d, root)} (kustomize build)")
                          for d in directories}
 
     def get(self, directory: Path, display: str) -> str:
+        if self._blocked:
+            raise UserError(Finding(f"not built: {self._blocked}", file=display, line=0, column=0, rule="kustomize"))
         future = self._futures.pop(directory.resolve(), None)
         return future.result() if future is not None else kustomize_build(directory, display)
 
@@ -268,11 +287,18 @@ def start_builds(repo: Repo) -> Builds:
     """Start building every overlay and every kustomization under deploy/, in the order validation needs them."""
     from ..repo import DEPLOY_DIR, OVERLAYS_DIR
 
+    from ..repo import BASE_DIR
+
     dirs = [d for d in _overlay_dirs(repo.root / OVERLAYS_DIR) if has_kustomization(d)]
     deploy = repo.root / DEPLOY_DIR
     if deploy.is_dir():
         dirs += [path for what, path in walk_inputs(deploy) if what == "kustomize"]
-    return Builds(dirs, repo.root)
+    special = safefs.first_special(repo.root, (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR))
+    blocked = None
+    if special is not None:
+        blocked = (f"{_display(special, repo.root)} is {safefs.special_kind(special)}, which kustomize would block "
+                   "reading; remove it")
+    return Builds(dirs, repo.root, blocked)
 
 
 def _overlay_dirs(overlays: Path) -> list[Path]:
@@ -328,6 +354,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         report.documents += len(repo.spec_files())
         rendered = rendered if rendered is not None else _render_or_none(repo)
         report.extend(_spec_findings(repo, options, rendered) if spec_findings is None else spec_findings)
+        report.extend(safefs.escaping_links(root, (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)))
         base = root / BASE_DIR
         if base.is_dir():
             validate_directory(base, options, report, root, build=False, checked=_in_sync(root, rendered))
@@ -395,7 +422,8 @@ def _in_sync(root: Path, rendered: RenderResult | None) -> frozenset[str]:
     same = set()
     for r in rendered.experiments:
         try:
-            if (root / r.base_file).read_bytes() == rendered.files[r.base_file].encode():
+            path = root / r.base_file
+            if safefs.special_kind(path) is None and path.read_bytes() == rendered.files[r.base_file].encode():
                 same.add(r.base_file)
         except OSError:
             continue
