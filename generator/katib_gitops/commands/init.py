@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..scaffold import init_repo
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,6 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..scaffold import init_repo
+
     context = {"experiment": args.experiment, "namespace": args.namespace}
     if args.git_url:
         context["git_url"] = args.git_url

@@ -5,11 +5,6 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..plan import make_plan, to_markdown, to_text
-from ..render import SpecErrors
-from ..repo import load_repo
-from . import common
-
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
@@ -26,6 +21,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..plan import make_plan, to_markdown, to_text
+    from ..render import SpecErrors
+    from ..repo import load_repo
+    from . import common
+
     repo = load_repo(args.repo)
     try:
         plan = make_plan(repo, args.base)

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..findings import Finding, UserError
-from ..render import SpecErrors, render_repo
-from ..repo import load_repo
-from ..writer import write_tree
-from . import common
+# Heavy modules are imported inside run(): the CLI imports every command module to build --help.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -25,11 +21,17 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="spec files that must be part of the render (the whole repository is always rendered)")
     p.add_argument("-C", "--repo", default=".", help="repository root or a directory inside it (default: .)")
     p.add_argument("--no-validate", action="store_true", help="skip validating the generated Experiments")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (warnings included)")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..findings import Finding, UserError
+    from ..render import SpecErrors, render_repo
+    from ..repo import load_repo
+    from ..writer import write_tree
+    from . import common
+
     repo = load_repo(args.repo)
     for s in args.specs:
         path = Path(s)
@@ -46,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
         findings += common.validate_rendered(repo, result)
     if any(f.severity == "error" for f in findings):
         return common.print_findings(findings)
-    common.print_findings(findings)
+    if not args.quiet:
+        common.print_findings(findings)
     changes = write_tree(repo, result.files)
     if not args.quiet:
         n = len(result.experiments)
