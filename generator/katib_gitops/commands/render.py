@@ -21,7 +21,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="spec files that must be part of the render (the whole repository is always rendered)")
     p.add_argument("-C", "--repo", default=".", help="repository root or a directory inside it (default: .)")
     p.add_argument("--no-validate", action="store_true", help="skip validating the generated Experiments")
-    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success (warnings included)")
+    p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=run)
 
 
@@ -48,8 +48,7 @@ def run(args: argparse.Namespace) -> int:
         findings += common.validate_rendered(repo, result)
     if any(f.severity == "error" for f in findings):
         return common.print_findings(findings)
-    if not args.quiet:
-        common.print_findings(findings)
+    common.print_findings(findings)
     changes = write_tree(repo, result.files)
     if not args.quiet:
         n = len(result.experiments)
