@@ -29,6 +29,8 @@ def live_file(tmp_path: Path, **states: str) -> Path:
     for name, state in states.items():
         it = item(state)
         it["metadata"]["name"] = name.replace("_", "-")
+        # the spec label katib-gitops puts on each Experiment: <spec>-<hash> comes from spec <spec>
+        it["metadata"]["labels"]["katib-gitops.dev/spec"] = it["metadata"]["name"].rsplit("-", 1)[0]
         items.append(it)
     path = tmp_path / "live.yaml"
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "List", "items": items}, sort_keys=False))
