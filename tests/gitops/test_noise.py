@@ -64,3 +64,23 @@ def test_validate_parser_choices_match_the_validation_layers():
     from katib_gitops.validation import podsecurity, reporters
 
     assert set(validate.LEVELS) == set(podsecurity.LEVELS) and set(validate.FORMATS) == set(reporters.FORMATS)
+
+
+def test_spec_namespace_overridden_by_flux_target_namespace_is_an_error(iris_repo: Path, capsys):
+    spec = iris_repo / "experiments" / "iris.yaml"
+    spec.write_text(spec.read_text().replace("name: iris\n", "name: iris\nnamespace: team-a\n"))
+    capsys.readouterr()
+    assert cli("render", "-C", str(iris_repo)) == 1
+    err = capsys.readouterr().err
+    assert "experiments/iris.yaml:5:" in err and "targetNamespace" in err and "Argo CD keeps 'team-a'" in err
+    assert not (iris_repo / "base").exists()
+    cfg = iris_repo / "katib-gitops.yaml"
+    cfg.write_text(cfg.read_text() + "\nflux: {enabled: false}\n" if "flux:" not in cfg.read_text()
+                   else cfg.read_text().replace("flux:\n", "flux:\n  enabled: false\n"))
+    assert cli("render", "-C", str(iris_repo), "-q") == 0
+
+
+def test_deploy_manifests_name_the_oldest_flux_and_argo_cd(iris_repo: Path):
+    assert cli("render", "-C", str(iris_repo), "-q") == 0
+    assert "Needs Flux >= 2.5" in (iris_repo / "deploy" / "flux" / "kustomization.yaml").read_text()
+    assert "Needs Argo CD >= 2.5" in (iris_repo / "deploy" / "argocd" / "argocd-cm.yaml").read_text()
