@@ -18,28 +18,29 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
-
-import re2
+from typing import Any
 
 # Go's own pattern for the textual rule; Python's `.` excludes newlines exactly as Go's does.
 TWO_BRACKETS = re.compile(r"\(.*\).*\(.*\)")
 GO_MAX_NESTING = 1000
 
 
-def _options() -> "re2.Options":
+@lru_cache(maxsize=1)
+def _re2() -> tuple[Any, Any]:
+    """The re2 module and compile options, imported on first use (most Experiments have no filter)."""
+    import re2
+
     opts = re2.Options()
     opts.log_errors = False  # RE2 would print every refused pattern on stderr
     opts.max_mem = 64 << 20  # closer to Go's own size limit than RE2's 8 MiB default
-    return opts
-
-
-_OPTIONS = _options()
+    return re2, opts
 
 
 @lru_cache(maxsize=1024)
-def _compile(pattern: str) -> tuple[object | None, str | None]:
+def _compile(pattern: str) -> tuple[Any, str | None]:
+    re2, options = _re2()
     try:
-        return re2.compile(pattern, _OPTIONS), None
+        return re2.compile(pattern, options), None
     except re2.error as exc:
         msg = exc.args[0] if exc.args else str(exc)
         return None, msg.decode("utf-8", "replace") if isinstance(msg, bytes) else str(msg)
