@@ -64,6 +64,7 @@ def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
     """Every finding that should stop a merge; no errors when the repo is in sync and valid."""
     from .provenance import RenderProvenance
     from .repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
+    from .results import repo_results_findings
     from .validation import validate_repo
     from .validation.engine import start_builds
 
@@ -85,6 +86,7 @@ def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
     findings += sync_findings(repo, result)
     findings += validate_repo(repo, options, rendered=result, builds=builds,
                               provenance=RenderProvenance(repo, result)).findings
+    findings += repo_results_findings(repo)
     return findings
 
 
@@ -97,4 +99,7 @@ def _check_staged(repo: Repo, options: object | None) -> list[Finding]:
         return list(exc.findings)
     except UserError as exc:
         return [exc.finding]
-    return list(result.warnings) + sync_findings(repo, result) + validate_staged(repo, result, options)
+    from .results import repo_results_findings
+
+    return (list(result.warnings) + sync_findings(repo, result) + validate_staged(repo, result, options)
+            + repo_results_findings(repo))
