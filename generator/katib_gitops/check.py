@@ -14,7 +14,7 @@ from pathlib import Path
 from .findings import Finding, UserError
 from .render import RenderResult, SpecErrors, render_repo
 from .repo import Repo
-from .safefs import first_special, special_kind
+from .safefs import special_kind
 from .record import RECORD_FILE, read_record, version_finding
 from .writer import TXN_DIR, diff_tree, interrupted, leftovers
 
@@ -63,15 +63,10 @@ def _first_difference(path: Path, want: str) -> int:
 def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
     """Every finding that should stop a merge; no errors when the repo is in sync and valid."""
     from .provenance import RenderProvenance
-    from .repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
     from .results import repo_results_findings
     from .validation import validate_repo
     from .validation.engine import start_builds
 
-    if first_special(repo.root, (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)) is not None:
-        # kustomize would block on a FIFO in the tree: validate the tree render would write instead
-        # (regular files only; the special files are reported), which is what render itself validates.
-        return _check_staged(repo, options)
     # The kustomize builds read only what is on disk: start them now, on the other core, and render meanwhile.
     builds = start_builds(repo)
     try:
@@ -88,18 +83,3 @@ def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
                               provenance=RenderProvenance(repo, result)).findings
     findings += repo_results_findings(repo)
     return findings
-
-
-def _check_staged(repo: Repo, options: object | None) -> list[Finding]:
-    from .gate import validate_staged
-
-    try:
-        result = render_repo(repo)
-    except SpecErrors as exc:
-        return list(exc.findings)
-    except UserError as exc:
-        return [exc.finding]
-    from .results import repo_results_findings
-
-    return (list(result.warnings) + sync_findings(repo, result) + validate_staged(repo, result, options)
-            + repo_results_findings(repo))

@@ -18,7 +18,7 @@ from .naming import experiment_name, spec_hash
 from .profiles import profile_for, spec_profiles
 from .record import RECORD_FILE, record_text
 from .repo import BASE_DIR, CONFIG_FILE, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
-from .spec import Spec, check_document, parse, spec_document
+from .spec import Spec, check_document, parse, spec_document, spec_warnings
 from .yamlio import Document, dump
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
@@ -66,6 +66,7 @@ def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, 
     findings: list[Finding] = []
     loaded = []
     names: dict[str, str] = {}
+    unreadable = False  # a spec that cannot be read at all: exit status 2, as for any unreadable input
     root = repo.root.resolve()
     if paths is None and not repo.experiments_dir.is_dir():
         # Rendering "no specs" would remove every generated Experiment: only an empty experiments/ may mean that.
@@ -87,6 +88,7 @@ def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, 
             doc = spec_document(path, display)
         except UserError as exc:
             findings.append(exc.finding)
+            unreadable = unreadable or exc.exit_code == 2
             continue
         problems = check_document(doc)
         if problems:
@@ -107,15 +109,15 @@ def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, 
         names[spec.name] = display
         loaded.append((spec, doc))
     if findings:
-        raise SpecErrors(findings)
+        raise SpecErrors(findings, 2 if unreadable else 1)
     return loaded
 
 
 class SpecErrors(UserError):
     """Several findings at once; the CLI prints each on its own line."""
 
-    def __init__(self, findings: list[Finding]):
-        super().__init__(findings[0])
+    def __init__(self, findings: list[Finding], exit_code: int = 1):
+        super().__init__(findings[0], exit_code)
         self.findings = findings
 
 
@@ -178,6 +180,8 @@ def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) ->
     _unique_names(rendered)
     result = RenderResult(rendered)
     result.warnings.extend(_special_specs(repo))
+    for r in rendered:
+        result.warnings.extend(spec_warnings(r.document))
     if not rendered:
         result.warnings.append(Finding("no specs in experiments/: the repository renders no Experiment",
                                        file=EXPERIMENTS_DIR, line=0, column=0, severity="warning", rule="spec"))

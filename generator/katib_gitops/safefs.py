@@ -69,16 +69,74 @@ def first_special(root: Path, tops: tuple[str, ...]) -> Path | None:
     return None
 
 
-def escaping_links(root: Path, tops: tuple[str, ...]) -> list[Finding]:
-    """Every symlink under root/top (for each top) that leads out of root, as Argo CD would refuse it."""
+def tree_refusals(root: Path, tops: tuple[str, ...]) -> list[Finding]:
+    """Every symlink out of root (an error, as Argo CD refuses it) and special file (a warning) under root/top."""
     out = []
     for top in tops:
         for dirpath, dirnames, filenames in os.walk(root / top):
             dirnames.sort()
             for name in sorted(dirnames) + sorted(filenames):
                 p = Path(dirpath) / name
-                if p.is_symlink():
+                if p.is_symlink() or special_kind(p) is not None:
                     refused = refusal(p, root, p.relative_to(root).as_posix())
-                    if refused is not None and refused.severity == ERROR:
+                    if refused is not None:
                         out.append(refused)
     return out
+
+
+def copy_regular(root: Path, dest: Path, tops: tuple[str, ...] | list[str]) -> None:
+    """Copy the regular files under root/top (and root's own regular files) to dest: no special file, no symlink."""
+    import shutil
+
+    for entry in os.scandir(root):
+        if entry.is_file(follow_symlinks=False):
+            shutil.copyfile(entry.path, dest / entry.name)
+    for top in tops:
+        for dirpath, dirnames, filenames in os.walk(root / top):
+            for name in filenames:
+                p = Path(dirpath) / name
+                if p.is_symlink() or special_kind(p) is not None or not p.is_file():
+                    continue
+                target = dest / p.relative_to(root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(p, target)
+
+
+def write_file(path: Path, text: str, display: str, force: bool = False) -> None:
+    """Write a file a user named (``import -o``, ``new``): a regular file or a new path only, all or nothing.
+
+    A directory, FIFO, device or socket there is refused (writing would replace or block on it); so is an
+    existing file unless force. The text goes to a temporary file beside it, renamed over it at the end:
+    a failure leaves neither a half-written file nor the temporary one.
+    """
+    import tempfile
+
+    from .findings import UserError
+
+    def refuse(message: str) -> UserError:
+        return UserError(Finding(message, file=display, line=0, column=0, rule="io"), exit_code=2)
+
+    if path.exists() or path.is_symlink():
+        if path.is_dir():
+            raise refuse("is a directory: name a file to write")
+        kind = special_kind(path)
+        if kind is not None or not path.is_file():
+            raise refuse(f"is {kind or 'not a regular file'}: refusing to replace it")
+        if not force:
+            raise refuse("exists; pass --force to overwrite")
+    tmp = None
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+        os.replace(tmp, path)
+        tmp = None
+    except OSError as exc:
+        raise refuse(f"cannot write: {exc.strerror or exc}") from None
+    finally:
+        if tmp is not None:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass

@@ -174,15 +174,21 @@ def new_spec(repo_dir: Path, name: str, source: Path | None = None) -> Path:
         text = template.read_text().replace("{{ cookiecutter.experiment }}", name)
         text = text.replace("{{ cookiecutter.image }}", f"registry.example.com/{name}/trainer:0.1.0")
     else:
-        rt = roundtrip()
-        with open(source, encoding="utf-8") as fh:
-            data = rt.load(fh)
-        if not hasattr(data, "get") or "name" not in data:
+        from .safefs import special_kind
+        from .yamlio import load_one
+
+        if source.is_dir() or special_kind(source) is not None:
+            raise UserError(Finding("not a regular file: name a spec file to copy", file=str(source), line=0,
+                                    column=0, rule="io"), exit_code=2)
+        # Read with the strict loader first: one-line errors for missing files, bytes that are not UTF-8,
+        # bad YAML or duplicate keys (ruamel.yaml, which keeps the comments, would raise a traceback).
+        checked = load_one(str(source))
+        if not isinstance(checked.data, dict) or "name" not in checked.data:
             raise UserError(Finding("not a spec: no top-level name", file=str(source), line=1, column=1, rule="new"))
+        data = roundtrip().load(checked.text)
         data["name"] = name
         text = dump_roundtrip(data)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    from .safefs import write_file
+
+    write_file(target, text, repo.rel(target))
     return target

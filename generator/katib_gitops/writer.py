@@ -204,6 +204,9 @@ def _check_safe(root: Path, rels: list[str]) -> None:
         if target.exists() and not target.is_file():
             what = "a directory" if target.is_dir() else (special_kind(target) or "something")
             raise _refuse(f"{what} stands where a generated file belongs", rel)
+        if target.is_file() and not os.access(target, os.R_OK):
+            raise UserError(Finding("cannot read it, so cannot tell whether katib-gitops generated it",
+                                    file=rel, line=0, column=0, rule="io"), exit_code=2)
         if target.is_file() and not is_generated(target):
             raise _refuse("refusing to overwrite a file katib-gitops did not generate; move it away or delete it",
                           rel, 1, 1)

@@ -30,11 +30,18 @@ class _StrictLoader(_Loader):  # type: ignore[misc,valid-type]
     """Safe loader that refuses duplicate keys instead of keeping the last one."""
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    # Keys merged in with `<<: *anchor` may be overridden by the mapping's own keys (that is what a merge
+    # is for); only a key written twice in the mapping itself is a duplicate.
+    explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
     loader.flatten_mapping(node)
+    merged = len(node.value) - explicit  # flatten_mapping puts the merged pairs first
     seen: dict[Any, yaml.Node] = {}
     out: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
@@ -42,6 +49,9 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
             raise yaml.constructor.ConstructorError(
                 None, None, "a mapping key must be a scalar", key_node.start_mark
             )
+        if index < merged:
+            out[key] = loader.construct_object(value_node, deep=deep)
+            continue
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark

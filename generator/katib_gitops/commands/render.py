@@ -48,7 +48,7 @@ def run(args: argparse.Namespace) -> int:
         try:
             result = render_repo(repo)
         except SpecErrors as exc:
-            return common.print_findings(exc.findings)
+            return max(common.print_findings(exc.findings), exc.exit_code)
         findings = list(result.warnings)
         if not args.no_validate:
             findings += validate_staged(repo, result)

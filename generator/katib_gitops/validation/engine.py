@@ -74,6 +74,8 @@ def validate_document(doc: Document, options: ValidationOptions | None = None) -
     if not_json:
         return not_json  # the API server cannot even read it; the other layers assume string keys
     api, kind = data.get("apiVersion"), data.get("kind")
+    if kind == "List" and isinstance(data.get("items"), list):
+        return _tidy(_list_items(doc, data["items"], options))
     if kind == "Experiment" and api == EXPERIMENT_API:
         findings = _experiment(doc, options, version)
     elif kind == "Experiment" and isinstance(api, str) and resources.group_of(api) == "kubeflow.org":
@@ -180,8 +182,59 @@ class Provenance(Protocol):
         """The same findings, moved to the spec or settings line each comes from (doc None: a failed build)."""
 
 
+def _list_items(doc: Document, items: list[Any], options: ValidationOptions) -> list[Finding]:
+    """A `kind: List` (what `kubectl get -o yaml` prints): each item as the document kubectl would apply."""
+    out: list[Finding] = []
+    for i, item in enumerate(items):
+        for f in validate_document(Document(item, doc.file, doc.index, doc.text), options):
+            path = ("items", i, *f.path)
+            line, column = doc.position(path)
+            out.append(replace(f, path=path, line=line, column=column))
+    out += _duplicates([(("items", i), item) for i, item in enumerate(items)], doc)
+    return out
+
+
+def _identity(data: Any) -> tuple[str, str, str, str] | None:
+    if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
+        return None
+    meta = data["metadata"]
+    if not isinstance(meta.get("name"), str):
+        return None
+    return (str(data.get("apiVersion", "")).split("/")[0], str(data.get("kind")), str(meta.get("namespace") or ""),
+            meta["name"])
+
+
+def _duplicates(entries: Iterable[tuple[tuple[Any, ...], Any]], doc: Document) -> list[Finding]:
+    """The second of two objects with one identity: applying the file keeps only the last one."""
+    seen: dict[tuple[str, str, str, str], tuple[Any, ...]] = {}
+    out = []
+    for path, data in entries:
+        key = _identity(data)
+        if key is None:
+            continue
+        if key in seen:
+            first = ".".join(map(str, seen[key])) or "an earlier document"
+            out.append(doc.finding(f"{key[1]} {key[3]!r} is defined twice (also at {first}): applying this file "
+                                   "keeps only the last one", (*path, "metadata", "name"), rule="duplicate-object"))
+        else:
+            seen[key] = path
+    return out
+
+
 def validate_documents(docs: Iterable[Document], options: ValidationOptions, report: ValidationReport,
                        provenance: Provenance | None = None) -> None:
+    first: dict[tuple[str, tuple[str, str, str, str]], int] = {}
+    docs = list(docs)
+    for doc in docs:
+        key = _identity(doc.data)
+        if key is None:
+            continue
+        if (doc.file, key) in first:
+            report.findings.append(doc.finding(
+                f"{key[1]} {key[3]!r} is defined twice in this file (also document {first[doc.file, key] + 1}): "
+                "applying the file keeps only the last one", ("metadata", "name"), rule="duplicate-object"))
+        else:
+            first[doc.file, key] = doc.index
     for doc in docs:
         report.documents += 1
         if provenance is not None and provenance.covered(doc):
@@ -296,45 +349,46 @@ class Builds:
 
     kustomize is a separate process, so the builds use the other core while this process validates
     specs and base/ (and, for ``check``, renders); at 1,000 experiments the builds are most of the time.
+
+    kustomize opens whatever a kustomization names, and a FIFO blocks it for good. When the tree holds a
+    special file (``safefs``), the regular files are copied to a scratch tree and built there instead.
     """
 
-    def __init__(self, directories: Sequence[Path], root: Path | None, blocked: str | None = None):
+    def __init__(self, directories: Sequence[Path], root: Path | None, scratch_from: Sequence[str] = ()):
+        import tempfile
         from concurrent.futures import ThreadPoolExecutor
 
-        self._blocked = blocked  # why no build may run (kustomize would block on a special file)
-        if blocked:
-            directories = []
-
+        self._scratch = None
+        targets = {d.resolve(): d for d in directories}
+        if scratch_from and root is not None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="katib-gitops-build-")
+            scratch = Path(self._scratch.name)
+            safefs.copy_regular(root, scratch, scratch_from)
+            targets = {d.resolve(): scratch / d.resolve().relative_to(root.resolve()) for d in directories}
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(len(directories), os.cpu_count() or 1)))
-        self._futures = {d.resolve(): self._pool.submit(kustomize_build, d, f"{_display(d, root)} (kustomize build)")
-                         for d in directories}
+        self._futures = {key: self._pool.submit(kustomize_build, d, f"{_display(key, root)} (kustomize build)")
+                         for key, d in targets.items()}
 
     def get(self, directory: Path, display: str) -> str:
-        if self._blocked:
-            raise UserError(Finding(f"not built: {self._blocked}", file=display, line=0, column=0, rule="kustomize"))
         future = self._futures.pop(directory.resolve(), None)
         return future.result() if future is not None else kustomize_build(directory, display)
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
 
 def start_builds(repo: Repo) -> Builds:
     """Start building every overlay and every kustomization under deploy/, in the order validation needs them."""
-    from ..repo import DEPLOY_DIR, OVERLAYS_DIR
-
-    from ..repo import BASE_DIR
+    from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
 
     dirs = [d for d in _overlay_dirs(repo.root / OVERLAYS_DIR) if has_kustomization(d)]
     deploy = repo.root / DEPLOY_DIR
     if deploy.is_dir():
         dirs += [path for what, path in walk_inputs(deploy) if what == "kustomize"]
-    special = safefs.first_special(repo.root, (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR))
-    blocked = None
-    if special is not None:
-        blocked = (f"{_display(special, repo.root)} is {safefs.special_kind(special)}, which kustomize would block "
-                   "reading; remove it")
-    return Builds(dirs, repo.root, blocked)
+    tops = (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)
+    return Builds(dirs, repo.root, tops if safefs.first_special(repo.root, tops) is not None else ())
 
 
 def _overlay_dirs(overlays: Path) -> list[Path]:
@@ -391,7 +445,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         rendered = rendered if rendered is not None else _render_or_none(repo)
         spec_found = _spec_findings(repo, options, rendered) if spec_findings is None else spec_findings
         report.extend(spec_found)
-        report.extend(safefs.escaping_links(root, (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)))
+        report.extend(safefs.tree_refusals(root, (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)))
         # What each Experiment's spec already reported is not reported again per overlay built from it.
         seen = _reported_per_experiment(rendered, spec_found)
         base = root / BASE_DIR
