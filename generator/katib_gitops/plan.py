@@ -21,7 +21,7 @@ from typing import Any
 
 from .findings import Finding, UserError, format_path
 from .naming import MUTABLE_FIELDS, immutable_part
-from .render import RenderedExperiment, load_specs, render_experiment
+from .render import RenderedExperiment, load_specs, render_spec
 from .repo import CONFIG_FILE, EXPERIMENTS_DIR, Repo, load_repo
 
 ADDED, REMOVED, UNCHANGED, UPDATED, REPLACED = "added", "removed", "unchanged", "updated in place", "replaced"
@@ -38,6 +38,7 @@ class FieldChange:
 class ExperimentPlan:
     spec: str
     action: str
+    profile: str = ""  # the profile (overlay) this Experiment is deployed under
     old_name: str | None = None
     new_name: str | None = None
     changes: list[FieldChange] = field(default_factory=list)
@@ -93,8 +94,9 @@ def _repo_at(repo: Repo, ref: str, into: Path) -> Repo:
     return load_repo(into)
 
 
-def _rendered(repo: Repo) -> dict[str, RenderedExperiment]:
-    return {spec.name: render_experiment(repo, spec, doc) for spec, doc in load_specs(repo)}
+def _rendered(repo: Repo) -> dict[tuple[str, str], RenderedExperiment]:
+    """(spec name, profile) -> its Experiment: a spec deployed under two profiles is two Experiments."""
+    return {r.key: r for spec, doc in load_specs(repo) for r in render_spec(repo, spec, doc)}
 
 
 def leaf_changes(old: Any, new: Any, path: tuple = ()) -> list[FieldChange]:
@@ -114,30 +116,32 @@ def leaf_changes(old: Any, new: Any, path: tuple = ()) -> list[FieldChange]:
     return []
 
 
-def compare(old: dict[str, RenderedExperiment], new: dict[str, RenderedExperiment], old_repo: Repo) -> list[ExperimentPlan]:
+def compare(old: dict[tuple[str, str], RenderedExperiment], new: dict[tuple[str, str], RenderedExperiment],
+            old_repo: Repo) -> list[ExperimentPlan]:
     plans = []
-    for name in sorted(set(old) | set(new)):
-        o, n = old.get(name), new.get(name)
+    for key in sorted(set(old) | set(new)):
+        o, n = old.get(key), new.get(key)
+        profile = key[1]
         if o is None:
-            plans.append(ExperimentPlan(n.spec.path, ADDED, new_name=n.name))
+            plans.append(ExperimentPlan(n.spec.path, ADDED, profile, new_name=n.name))
             continue
         pruned = old_repo.config.prune if o.spec.prune is None else o.spec.prune
         if n is None:
-            plans.append(ExperimentPlan(o.spec.path, REMOVED, old_name=o.name, pruned=pruned))
+            plans.append(ExperimentPlan(o.spec.path, REMOVED, profile, old_name=o.name, pruned=pruned))
             continue
         oe, ne = o.experiment["spec"], n.experiment["spec"]
         if o.name != n.name:
             changes = leaf_changes(immutable_part(oe), immutable_part(ne))
             if o.patches != n.patches:
-                changes.append(FieldChange("profiles (overlay patches)", "old patches", "new patches"))
-            plans.append(ExperimentPlan(n.spec.path, REPLACED, o.name, n.name, changes, pruned=pruned))
+                changes.append(FieldChange(f"profile {profile} (overlay patches)", "old patches", "new patches"))
+            plans.append(ExperimentPlan(n.spec.path, REPLACED, profile, o.name, n.name, changes, pruned=pruned))
         elif o.experiment == n.experiment:
-            plans.append(ExperimentPlan(n.spec.path, UNCHANGED, o.name, n.name))
+            plans.append(ExperimentPlan(n.spec.path, UNCHANGED, profile, o.name, n.name))
         else:
             changes = [FieldChange(f"spec.{k}", oe.get(k), ne.get(k)) for k in MUTABLE_FIELDS if oe.get(k) != ne.get(k)]
             meta = leaf_changes(o.experiment["metadata"], n.experiment["metadata"], ())
             changes += [FieldChange(c.path.replace("spec.", "metadata.", 1), c.old, c.new) for c in meta]
-            plans.append(ExperimentPlan(n.spec.path, UPDATED, o.name, n.name, changes))
+            plans.append(ExperimentPlan(n.spec.path, UPDATED, profile, o.name, n.name, changes))
     return plans
 
 
@@ -167,16 +171,17 @@ def to_text(plan: Plan) -> str:
 
 
 def _headline(e: ExperimentPlan) -> str:
+    spec = f"{e.spec} [{e.profile}]" if e.profile else e.spec
     if e.action == ADDED:
-        return f"+ {e.spec}: added as {e.new_name}"
+        return f"+ {spec}: added as {e.new_name}"
     if e.action == REMOVED:
-        return f"- {e.spec}: removed; {e.old_name} is {'pruned' if e.pruned else 'kept (its results survive)'}"
+        return f"- {spec}: removed; {e.old_name} is {'pruned' if e.pruned else 'kept (its results survive)'}"
     if e.action == REPLACED:
         fate = "pruned" if e.pruned else "kept"
-        return f"± {e.spec}: replaced: {e.old_name} -> {e.new_name} (immutable fields changed; old Experiment {fate})"
+        return f"± {spec}: replaced: {e.old_name} -> {e.new_name} (immutable fields changed; old Experiment {fate})"
     if e.action == UPDATED:
-        return f"~ {e.spec}: updated in place: {e.new_name}"
-    return f"  {e.spec}: unchanged ({e.new_name})"
+        return f"~ {spec}: updated in place: {e.new_name}"
+    return f"  {spec}: unchanged ({e.new_name})"
 
 
 def to_markdown(plan: Plan) -> str:
@@ -191,7 +196,8 @@ def to_markdown(plan: Plan) -> str:
         details = "<br>".join(f"`{c.path}`: {_md(c.old)} → {_md(c.new)}" for c in e.changes)
         if e.action in (REMOVED, REPLACED):
             details = (details + "<br>" if details else "") + ("old Experiment pruned" if e.pruned else "old Experiment kept")
-        out.append(f"| `{e.spec}` | {icons[e.action]} {e.action} | {name} | {details} |")
+        spec = f"`{e.spec}` ({e.profile})" if e.profile else f"`{e.spec}`"
+        out.append(f"| {spec} | {icons[e.action]} {e.action} | {name} | {details} |")
     if any(e.action == REPLACED for e in plan.experiments):
         out += ["", "Katib forbids editing an Experiment's spec beyond its trial counts, so a replaced "
                 "experiment starts again under a new name."]

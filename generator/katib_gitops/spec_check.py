@@ -12,7 +12,7 @@ from dataclasses import replace
 from typing import Any, Sequence
 
 from .findings import Finding, PathPart, UserError
-from .render import RenderedExperiment, SpecErrors, load_specs, render_experiment
+from .render import RenderedExperiment, SpecErrors, load_specs, render_spec
 from .repo import Repo
 from .spec import Spec
 from .yamlio import Document
@@ -72,9 +72,9 @@ def repo_spec_findings(repo: Repo, options: Any = None) -> list[Finding]:
     out: list[Finding] = []
     for spec, doc in loaded:
         try:
-            rendered = render_experiment(repo, spec, doc)
+            rendered = render_spec(repo, spec, doc)
         except UserError as exc:
             out.append(exc.finding)
             continue
-        out += experiment_findings(rendered, options)
+        out += experiment_findings(rendered[0], options)  # the others differ only in name and profile label
     return out

@@ -29,7 +29,7 @@ def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
     options = ValidationOptions(extra_algorithms=tuple(repo.config.extra_algorithms),
                                 extra_early_stopping=tuple(repo.config.extra_early_stopping))
     findings: list[Finding] = []
-    for r in result.experiments:
+    for r in result.per_spec():
         findings.extend(experiment_findings(r, options))
     return findings
 

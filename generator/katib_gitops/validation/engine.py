@@ -342,7 +342,7 @@ def _spec_findings(repo: Repo, options: ValidationOptions, rendered: RenderResul
 
     if rendered is None:
         return repo_spec_findings(repo, options)
-    return [f for r in rendered.experiments for f in experiment_findings(r, options)]
+    return [f for r in rendered.per_spec() for f in experiment_findings(r, options)]
 
 
 def _in_sync(root: Path, rendered: RenderResult | None) -> frozenset[str]:
