@@ -56,11 +56,24 @@ def experiment_findings(rendered: RenderedExperiment, options: Any = None) -> li
     # Positions are taken from the spec below, so the Experiment needs no text of its own: validating the
     # built mapping saves dumping and re-parsing it (it holds only what YAML gives back unchanged).
     doc = Document(rendered.experiment, rendered.base_file, 0, "")
+    findings = validate_document(doc, _without_live(options))
+    if getattr(options, "live", None) is not None:
+        from .validation.engine import live_update_findings
+
+        # base/ is not what is deployed (an overlay patches its trial template): the count rules apply here,
+        # the immutable-fields rule to each built overlay.
+        findings += live_update_findings(doc, options.live, immutable=False)
     out = []
-    for f in validate_document(doc, options):
+    for f in findings:
         line, col = rendered.document.position(spec_path_for(f.path, rendered.spec))
         out.append(replace(f, file=rendered.spec.path, line=line, column=col))
     return out
+
+
+def _without_live(options: Any) -> Any:
+    if getattr(options, "live", None) is None:
+        return options
+    return replace(options, live=None)
 
 
 def repo_spec_findings(repo: Repo, options: Any = None) -> list[Finding]:

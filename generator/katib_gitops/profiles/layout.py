@@ -23,10 +23,10 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
+from ..experiment import SPEC_LABEL
 from .patches import CONCERNS, Ops
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
-SPEC_LABEL = "katib-gitops.dev/spec"
 PROFILE_LABEL = "katib-gitops.dev/profile"
 CUSTOM_DIR = "custom"
 PATCH_DIR = "patches"
