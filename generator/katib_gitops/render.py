@@ -58,12 +58,6 @@ class RenderResult:
     warnings: list[Finding] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)  # the overlays written, sorted
 
-    def per_spec(self) -> list[RenderedExperiment]:
-        """One Experiment of each spec: its others differ only in name and profile label (their overlays'
-        patches are checked where kustomize builds them), so validating one covers the spec."""
-        seen: set[str] = set()
-        return [r for r in self.experiments if not (r.spec.name in seen or seen.add(r.spec.name))]
-
 
 def header(source: str) -> str:
     return (f"# {GENERATED_MARK} from {source}.\n"

@@ -25,15 +25,16 @@ def print_findings(findings: Iterable[Finding], stream=None) -> int:
 
 def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
     """Every validation layer over the generated Experiments, reported at their specs' lines."""
-    from ..spec_check import experiment_findings
-    from ..validation import ValidationOptions
+    from ..validation import ValidationOptions, rendered_findings
 
     options = ValidationOptions(extra_algorithms=tuple(repo.config.extra_algorithms),
                                 extra_early_stopping=tuple(repo.config.extra_early_stopping))
     findings: list[Finding] = []
-    for r in result.per_spec():
-        findings.extend(experiment_findings(r, options))
-    return findings
+    for r in result.experiments:
+        findings.extend(rendered_findings(r, options))
+    # A spec deployed under several profiles renders Experiments that differ only in name and profile label:
+    # one finding about the spec, once.
+    return list(dict.fromkeys(findings))
 
 
 def add_output_options(p) -> None:

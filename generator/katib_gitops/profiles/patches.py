@@ -29,6 +29,7 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Iterator
 
+from .. import quantity
 from ..experiment import env_list
 from .model import Profile
 
@@ -259,7 +260,8 @@ def _env_ops(c_ptr: str, container: dict[str, Any], profile: Profile) -> Ops:
 def _shm_source(profile: Profile) -> dict[str, Any]:
     empty_dir: dict[str, Any] = {"medium": "Memory"}
     if profile.shm_size:
-        empty_dir["sizeLimit"] = profile.shm_size
+        # Katib's webhook refuses a Job whose sizeLimit Go would rewrite (1024Mi -> 1Gi): write Go's form.
+        empty_dir["sizeLimit"] = quantity.canonical_text(profile.shm_size) or profile.shm_size
     return {"name": SHM_VOLUME, "emptyDir": empty_dir}
 
 

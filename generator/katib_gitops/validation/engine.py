@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import hygiene, katib_rules, kubernetes, podsecurity, resources, schema
+from . import hygiene, katib_rules, kubernetes, podsecurity, resources, roundtrip, schema
 
 if TYPE_CHECKING:
-    from ..render import RenderResult
+    from ..render import RenderedExperiment, RenderResult
     from ..repo import Repo
 
 EXPERIMENT_API = "kubeflow.org/v1beta1"
@@ -91,6 +91,9 @@ def _experiment(doc: Document, options: ValidationOptions, version: str) -> list
     if trial is not None:
         findings += kubernetes.check_trial_template(doc, version, trial)
         findings += _pod_checks(doc, kubernetes.TRIAL_SPEC, trial, options, version, api_rules=False)
+        raw = _dig(doc.data, *kubernetes.TRIAL_SPEC)
+        if isinstance(raw, dict) and raw.get("apiVersion") == kubernetes.JOB_API and raw.get("kind") == "Job":
+            findings += roundtrip.check_job_template(doc, kubernetes.TRIAL_SPEC, raw)
     if options.live is not None:
         findings += live_update_findings(doc, options.live)
     collector = _dig(doc.data, "spec", "metricsCollectorSpec", "collector", "customCollector")
@@ -98,6 +101,20 @@ def _experiment(doc: Document, options: ValidationOptions, version: str) -> list
         findings += hygiene.check_container(doc, ("spec", "metricsCollectorSpec", "collector", "customCollector"),
                                             collector)
     return findings
+
+
+def rendered_findings(rendered: RenderedExperiment, options: ValidationOptions | None = None) -> list[Finding]:
+    """Every layer over the Experiment a spec renders to, reported at the spec's lines."""
+    from ..spec_check import at_spec_lines, experiment_document
+
+    doc = experiment_document(rendered)
+    live = getattr(options, "live", None)
+    findings = validate_document(doc, replace(options, live=None) if live is not None else options)
+    if live is not None:
+        # base/ is not what is deployed (an overlay patches its trial template): the count rules apply here,
+        # the immutable-fields rule to each built overlay.
+        findings += live_update_findings(doc, live, immutable=False)
+    return at_spec_lines(findings, rendered)
 
 
 def live_update_findings(doc: Document, live: Any, immutable: bool = True) -> list[Finding]:
@@ -407,11 +424,12 @@ def _render_or_none(repo: Repo) -> RenderResult | None:
 
 def _spec_findings(repo: Repo, options: ValidationOptions, rendered: RenderResult | None) -> list[Finding]:
     """Each spec's schema findings, then the findings of what it renders to, at the spec's lines."""
-    from ..spec_check import experiment_findings, repo_spec_findings
+    from ..spec_check import repo_spec_findings
 
     if rendered is None:
-        return repo_spec_findings(repo, options)
-    return [f for r in rendered.per_spec() for f in experiment_findings(r, options)]
+        return repo_spec_findings(repo, lambda r: rendered_findings(r, options))
+    # A spec deployed under several profiles renders Experiments that differ only in name and profile label.
+    return list(dict.fromkeys(f for r in rendered.experiments for f in rendered_findings(r, options)))
 
 
 def _in_sync(root: Path, rendered: RenderResult | None) -> frozenset[str]:
