@@ -96,7 +96,7 @@ def test_the_scaffolds_workflow_steps_run_as_written(tmp_path: Path):
 
     upstream = tmp_path / "team"
     assert cli("init", str(upstream)) == 0
-    sh("sed -i 's/defaultProfile: cpu/defaultProfile: gpu/' katib-gitops.yaml && katib-gitops render -q && "
+    sh("sed -i 's/^profile: cpu/profile: gpu/' experiments/quadratic.yaml && katib-gitops render -q && "
        "git init -q -b main && git add -A && git commit -qm init", upstream)
     clone = tmp_path / "clone"
     sh(f"git clone -q {upstream} {clone}", tmp_path)
