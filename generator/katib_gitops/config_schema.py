@@ -13,28 +13,33 @@ from typing import Any
 
 from . import jsondata
 from .findings import UserError
-from .yamlio import load_one
+from .yamlio import Document, load_one
 
 
 @lru_cache(maxsize=None)
 def _validator() -> Any:
     import jsonschema
 
-    schema = json.loads(resources.files("katib_gitops.schemas").joinpath("config.schema.json").read_text())
+    files = resources.files("katib_gitops.schemas")
+    schema = json.loads(files.joinpath("config.schema.json").read_text())
+    # One definition of a profile, in spec.schema.json: the settings file and a spec's overrides take the same keys.
+    spec_defs = json.loads(files.joinpath("spec.schema.json").read_text())["$defs"]
+    schema["$defs"] = {**spec_defs, **schema.get("$defs", {})}
     return jsonschema.validators.validator_for(schema)(schema)
 
 
-def load_settings(path: Path, display: str = "katib-gitops.yaml") -> dict[str, Any]:
-    """The settings file's mapping, checked against the schema (``repo.load_config`` types it)."""
+def load_settings(path: Path, display: str = "katib-gitops.yaml") -> Document:
+    """The settings file, checked against the schema (``repo.load_config`` types it, with positions)."""
     from .spec import _schema_finding  # one wording for schema errors in every human-owned file
 
     doc = load_one(str(path), display)
     if not isinstance(doc.data, dict):
         raise UserError(doc.finding("expected a mapping of settings", rule="config"))
-    not_json = jsondata.problems(doc, rule="config", one_line=True)
+    # Settings are one line each; a profile's env values are the trial's own business.
+    not_json = jsondata.problems(doc, rule="config", one_line=True, multi_line_ok=("profiles",))
     if not_json:
         raise UserError(not_json[0])
     errors = sorted(_validator().iter_errors(doc.data), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         raise UserError(_schema_finding(doc, errors[0]))
-    return doc.data
+    return doc

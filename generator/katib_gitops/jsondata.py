@@ -28,7 +28,8 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _KEY_WORDS = {True: "true", False: "false", None: "null"}
 
 
-def problems(doc: Document, rule: str = "json", one_line: bool = False) -> list[Finding]:
+def problems(doc: Document, rule: str = "json", one_line: bool = False,
+             multi_line_ok: tuple[str, ...] = ()) -> list[Finding]:
     """At most one finding per document (the first bad node, in reading order)."""
     stack: list[tuple[Any, tuple[PathPart, ...]]] = [(doc.data, ())]
     while stack:
@@ -50,7 +51,7 @@ def problems(doc: Document, rule: str = "json", one_line: bool = False) -> list[
                 stack.append((value, (*path, key)))
         elif isinstance(node, list):
             stack.extend((v, (*path, i)) for i, v in reversed(list(enumerate(node))))
-        elif one_line and isinstance(node, str) and _CONTROL.search(node):
+        elif one_line and isinstance(node, str) and _CONTROL.search(node) and path[:1] not in [(k,) for k in multi_line_ok]:
             return [doc.finding(f"{node!r} holds a control character (a newline?): settings are one line each",
                                 path, rule=rule)]
         elif isinstance(node, float) and not math.isfinite(node):

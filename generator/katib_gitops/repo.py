@@ -10,7 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
+from .findings import UserError
+from .profiles.model import Profile, repo_profiles
 
 CONFIG_FILE = "katib-gitops.yaml"
 EXPERIMENTS_DIR = "experiments"
@@ -49,7 +52,12 @@ class FluxSettings:
 @dataclass(frozen=True)
 class RepoConfig:
     namespace: str = "kubeflow"
+    # Profile of every spec that names none.
     default_profile: str = "cpu"
+    # The cluster's profiles (cpu and gpu built in, katib-gitops.yaml may change them or add more).
+    profiles: Mapping[str, Profile] = field(default_factory=lambda: repo_profiles(None), compare=False, hash=False)
+    # "root": one Argo CD Application / Flux Kustomization for the root kustomization; "profiles": one per overlay.
+    sync: str = "root"
     # Keep superseded Experiments (their trials and results) unless asked to prune.
     prune: bool = False
     # Emit a Namespace labelled for Katib's metrics-collector injection.
@@ -103,13 +111,25 @@ def load_config(path: Path) -> RepoConfig:
     if not path.is_file():
         return RepoConfig()
     from .config_schema import load_settings  # local import keeps startup small
+    from .profiles.model import conflicts
 
-    d = load_settings(path, CONFIG_FILE)
+    doc = load_settings(path, CONFIG_FILE)
+    d = doc.data
     git, argo, flux = d.get("git", {}), d.get("argocd", {}), d.get("flux", {})
     dg, da, df = GitSource(), ArgoSettings(), FluxSettings()
+    profiles = repo_profiles(d.get("profiles"))
+    for name, profile in profiles.items():
+        for where, message in conflicts(profile):
+            raise UserError(doc.finding(message, ["profiles", name, *where], rule="profile"))
+    default = d.get("defaultProfile", RepoConfig.default_profile)
+    if default not in profiles:
+        raise UserError(doc.finding(f"no profile {default!r} (have: {', '.join(sorted(profiles))}); define it under "
+                                    "profiles:", ["defaultProfile"], rule="profile"))
     return RepoConfig(
         namespace=d.get("namespace", RepoConfig.namespace),
-        default_profile=d.get("defaultProfile", RepoConfig.default_profile),
+        default_profile=default,
+        profiles=profiles,
+        sync=d.get("sync", RepoConfig.sync),
         prune=d.get("prune", False),
         create_namespace=d.get("createNamespace", False),
         git=GitSource(repo_url=git.get("repoURL", dg.repo_url), revision=git.get("revision", dg.revision),

@@ -11,13 +11,13 @@ from conftest import cli
 def test_hand_edit_fails_check_until_rerendered(iris_repo: Path, capsys):
     assert cli("render", "-C", str(iris_repo), "-q") == 0
     assert cli("check", "-C", str(iris_repo)) == 0
-    patch = iris_repo / "overlays" / "gpu" / "iris" / "resources.yaml"
+    (patch,) = (iris_repo / "overlays" / "gpu" / "patches").glob("job-*.yaml")
     patch.write_text(patch.read_text().replace("memory: 8Gi", "memory: 16Gi"))
     capsys.readouterr()
     assert cli("check", "-C", str(iris_repo)) == 1
     out = capsys.readouterr().out
     (line,) = [ln for ln in out.splitlines() if "out of date" in ln]
-    assert line.startswith("overlays/gpu/iris/resources.yaml:")
+    assert line.startswith(f"overlays/gpu/patches/{patch.name}:")
     assert cli("render", "-C", str(iris_repo), "-q") == 0
     assert cli("check", "-C", str(iris_repo)) == 0
 
@@ -28,15 +28,15 @@ def test_missing_and_stale_files_are_named(iris_repo: Path, capsys):
     (iris_repo / "experiments" / "old.yaml").write_text(spec.read_text().replace("name: iris", "name: old"))
     cli("render", "-C", str(iris_repo), "-q")
     (iris_repo / "experiments" / "old.yaml").unlink()
-    (iris_repo / "base" / "iris.yaml").unlink()
-    stale = iris_repo / "overlays" / "gpu" / "old" / "shm.yaml"
+    (iris_repo / "base" / "cpu" / "iris.yaml").unlink()
+    stale = iris_repo / "base" / "cpu" / "old.yaml"
     assert stale.is_file()
     capsys.readouterr()
     assert cli("check", "-C", str(iris_repo), "--output", "json") == 1
     findings = json.loads(capsys.readouterr().out)
     by_file = {f["file"]: f["message"] for f in findings if f["rule"] == "sync"}
-    assert by_file["base/iris.yaml"].startswith("missing")
-    assert by_file["overlays/gpu/old/shm.yaml"].startswith("stale")
+    assert by_file["base/cpu/iris.yaml"].startswith("missing")
+    assert by_file["base/cpu/old.yaml"].startswith("stale")
 
 
 def test_check_reports_spec_errors_with_lines(iris_repo: Path, capsys):
@@ -46,14 +46,14 @@ def test_check_reports_spec_errors_with_lines(iris_repo: Path, capsys):
     assert cli("check", "-C", str(iris_repo)) == 1
     out = capsys.readouterr()
     text = out.out + out.err
-    assert "experiments/iris.yaml:10:3: spec.maxTrialCount: must be greater than 0" in text, text
+    assert "experiments/iris.yaml:13:3: spec.maxTrialCount: must be greater than 0" in text, text
 
 
 def test_init_then_check_passes(tmp_path: Path, capsys):
     target = tmp_path / "team-repo"
     assert cli("init", str(target), "--experiment", "quadratic") == 0
     for rel in ("experiments/quadratic.yaml", "trainer/train.py", "trainer/Containerfile", "katib-gitops.yaml",
-                ".github/workflows/katib-gitops.yml", ".pre-commit-config.yaml", "README.md", "base/quadratic.yaml"):
+                ".github/workflows/katib-gitops.yml", ".pre-commit-config.yaml", "README.md", "base/cpu/quadratic.yaml"):
         assert (target / rel).is_file(), rel
     workflow = (target / ".github/workflows/katib-gitops.yml").read_text()
     assert "${{ github.base_ref }}" in workflow and "katib-gitops check" in workflow
@@ -74,7 +74,7 @@ def test_new_from_keeps_comments_and_order(iris_repo: Path):
     original = source.read_text()
     assert copy == original.replace("name: iris\n", "name: iris-large\n")
     assert cli("render", "-C", str(iris_repo), "-q") == 0
-    assert (iris_repo / "base" / "iris-large.yaml").is_file()
+    assert (iris_repo / "base" / "gpu" / "iris-large.yaml").is_file()
 
 
 def test_new_from_template(iris_repo: Path):

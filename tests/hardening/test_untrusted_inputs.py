@@ -7,6 +7,7 @@ repository (content, mode, mtime) and a directory outside it that the hostile in
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -76,7 +77,7 @@ class no_hang:
     ("overlays/gpu/fifo.yaml", ("check", "render")),
     ("deploy/argocd/fifo.yaml", ("validate", "check")),
     ("experiments/fifo.yaml", ("check", "render")),
-    ("base/iris.yaml", ("check", "render")),  # where a generated file belongs
+    ("base/cpu/iris.yaml", ("check", "render")),  # where a generated file belongs
 ])
 def test_a_fifo_never_hangs(repo: Path, where: str, commands: tuple[str, ...], capsys):
     target = repo / where
@@ -107,9 +108,9 @@ def record_text(repo: Path) -> str:
 
 
 @pytest.mark.parametrize("edit,why", [
-    (lambda t: t.replace("  base/iris.yaml:", "  ../outside/victim.yaml:"), "is not a path render writes"),
-    (lambda t: t.replace("  base/iris.yaml:", "  /etc/passwd:"), "is not a path render writes"),
-    (lambda t: t.replace("  base/iris.yaml:", "  experiments/iris.yaml:"), "is not a path render writes"),
+    (lambda t: t.replace("  base/cpu/iris.yaml:", "  ../outside/victim.yaml:"), "is not a path render writes"),
+    (lambda t: t.replace("  base/cpu/iris.yaml:", "  /etc/passwd:"), "is not a path render writes"),
+    (lambda t: t.replace("  base/cpu/iris.yaml:", "  experiments/iris.yaml:"), "is not a path render writes"),
     (lambda t: t + "<<<<<<< HEAD\n", "a merge conflict?"),
     (lambda t: t.replace("version: ", "version: [") , "a merge conflict?"),
     (lambda t: t.replace("sha256:", "md5:", 1), "is not sha256:HEX"),
@@ -169,12 +170,12 @@ def test_check_reports_leftover_stage_and_journal_directories(repo: Path, capsys
 
 
 def test_a_transaction_symlinked_out_is_removed_not_followed(repo: Path, outside: Path, capsys):
-    (outside / "journal.json").write_text('{"write": [], "remove": ["base/iris.yaml"]}')
+    (outside / "journal.json").write_text('{"write": [], "remove": ["base/cpu/iris.yaml"]}')
     (repo / writer.TXN_DIR).symlink_to(outside)
     before_outside = snapshot(outside)
     code, out, err = run(["render", "-C", str(repo)], capsys)
     assert code == 0, err
-    assert not (repo / writer.TXN_DIR).exists() and (repo / "base" / "iris.yaml").is_file()
+    assert not (repo / writer.TXN_DIR).exists() and (repo / "base" / "cpu" / "iris.yaml").is_file()
     assert snapshot(outside) == before_outside
 
 
@@ -184,10 +185,10 @@ def test_a_transaction_symlinked_out_is_removed_not_followed(repo: Path, outside
 def test_hash_name_false_cannot_take_another_specs_hashed_name(repo: Path, capsys):
     import yaml
 
-    hashed = yaml.safe_load((repo / "base" / "iris.yaml").read_text())["metadata"]["name"]
+    hashed = yaml.safe_load((repo / "base" / "cpu" / "iris.yaml").read_text())["metadata"]["name"]
     twin = repo / "experiments" / f"{hashed}.yaml"
-    twin.write_text((repo / "experiments" / "iris.yaml").read_text().replace("\nname: iris\n",
-                                                                           f"\nname: {hashed}\nhashName: false\n"))
+    text = (repo / "experiments" / "iris.yaml").read_text().replace("\nname: iris\n", f"\nname: {hashed}\nhashName: false\n")
+    twin.write_text(re.sub(r"(?m)^profile:.*$", "profile: cpu", text))  # one profile: hashName: false is allowed
     before = snapshot(repo)
     code, out, err = run(["render", "-C", str(repo)], capsys)
     assert code == 1
@@ -302,7 +303,7 @@ def test_import_writes_only_a_regular_file_or_a_new_path(repo: Path, tmp_path: P
     before = snapshot(out_dir)
     force = [] if "exists" in fragment else ["--force"]  # --force overwrites a file, never anything else
     with no_hang():
-        code, out, err = run(["import", str(repo / "base" / "iris.yaml"), "-o", str(target), *force], capsys)
+        code, out, err = run(["import", str(repo / "base" / "cpu" / "iris.yaml"), "-o", str(target), *force], capsys)
     assert code == 2
     one_line(err, fragment)
     assert snapshot(out_dir) == before
@@ -343,7 +344,7 @@ def test_new_from_broken_sources(repo: Path, tmp_path: Path, make, code_want: in
 # --------------------------------------------------------------------------- output and names
 
 
-@pytest.mark.parametrize("argv", [["validate", "base"], ["import", "base/iris.yaml"], ["check", "--output", "json"]])
+@pytest.mark.parametrize("argv", [["validate", "base"], ["import", "base/cpu/iris.yaml"], ["check", "--output", "json"]])
 def test_a_full_stdout_is_one_line_not_a_traceback(repo: Path, argv: list[str]):
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT / "generator")}
     with open("/dev/full", "w") as full:

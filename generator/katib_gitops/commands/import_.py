@@ -36,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
         doc = find_experiment_in(load_documents(decode(sys.stdin.buffer.read(), name), name), name)
     else:
         doc = find_experiment(source)
-    spec = import_experiment(doc)
+    from ..repo import load_repo
+
+    repo = load_repo(Path(args.output).resolve().parent if args.output else ".")
+    spec = import_experiment(doc, repo.config.default_profile)
     text = dump_spec(spec, Path(source).name if source != "-" else "stdin")
     if not args.output:
         sys.stdout.write(text)
