@@ -20,7 +20,7 @@ from pathlib import Path
 from .findings import ERROR, Finding
 from .provenance import RenderProvenance
 from .render import RenderResult
-from .safefs import refusal, special_kind
+from .safefs import outside, special_kind, tree_refusals
 from .repo import Repo
 from .writer import OWNED_ROOTS, is_generated
 
@@ -31,23 +31,17 @@ def stage(repo: Repo, files: dict[str, str], dest: Path) -> tuple[Repo, list[Fin
     Also returns what ``check`` says about entries that are never copied: special files (skipped with a
     warning) and symlinks out of the repository (errors).
     """
-    findings: list[Finding] = []
+    findings = tree_refusals(repo.root, OWNED_ROOTS)  # exactly what check reports about the tree
     for top in OWNED_ROOTS:
         src = repo.root / top
         if src.is_symlink() or not src.is_dir():
             continue
         for dirpath, dirnames, filenames in os.walk(src):
-            dirnames[:] = [d for d in dirnames if not os.path.islink(os.path.join(dirpath, d))]
             for name in filenames:
                 path = Path(dirpath) / name
-                rel = path.relative_to(repo.root).as_posix()
-                if path.is_symlink() or special_kind(path) is not None:
-                    refused = refusal(path, repo.root, rel)
-                    if refused is not None:
-                        findings.append(refused)
-                        continue
-                if path.is_symlink() or not path.is_file() or is_generated(path):
-                    continue  # symlinks are refused by the writer; generated files come from files
+                if (special_kind(path) is not None or not path.is_file() or outside(path, repo.root) is not None
+                        or is_generated(path)):
+                    continue  # refused or skipped above; generated files come from files
                 target = dest / path.relative_to(repo.root)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copyfile(path, target)
@@ -66,7 +60,7 @@ def validate_staged(repo: Repo, result: RenderResult, options: object | None = N
     # (or fails in kustomize with no line to point at).
     found = spec_findings(repo, result, options)
     if any(f.severity == ERROR for f in found):
-        return found
+        return list(dict.fromkeys(found))  # one spec under several profiles: each finding once
     with tempfile.TemporaryDirectory(prefix="katib-gitops-gate-") as tmp:
         staged, found_in_tree = stage(repo, result.files, Path(tmp))
         found = found + found_in_tree

@@ -22,8 +22,6 @@ from dataclasses import replace
 from functools import cached_property
 from typing import Any, Sequence
 
-import yaml
-
 from .findings import Finding, PathPart, UserError
 from .render import RenderedExperiment, RenderResult
 from .repo import CONFIG_FILE, DEPLOY_DIR, OVERLAYS_DIR, Repo
@@ -42,33 +40,6 @@ def dig(data: Any, path: Sequence[PathPart]) -> Any:
         else:
             return _MISSING
     return data
-
-
-def find_scalar(node: Any, wanted: str) -> tuple[int, int] | None:
-    """(line, column) of the first scalar (key or value) under node whose text is wanted."""
-    stack = [node]
-    while stack:
-        n = stack.pop()
-        if isinstance(n, yaml.ScalarNode):
-            if n.value == wanted:
-                return n.start_mark.line + 1, n.start_mark.column + 1
-        elif isinstance(n, yaml.MappingNode):
-            for k, v in reversed(n.value):
-                stack.extend((v, k))
-        elif isinstance(n, yaml.SequenceNode):
-            stack.extend(reversed(n.value))
-    return None
-
-
-def subnode(doc: Document, path: Sequence[PathPart]) -> Any:
-    node = doc.node()
-    for part in path:
-        if not isinstance(node, yaml.MappingNode):
-            return None
-        node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
-        if node is None:
-            return None
-    return node
 
 
 def _text(value: Any) -> str | None:
@@ -131,10 +102,9 @@ class RenderProvenance:
         # Patched by the profile: the spec's own profile, else one the settings file defines.
         wanted = _text(here)
         for source, path in ((r.document, ("profiles", profile)), (self.settings, ("profiles", profile))):
-            node = subnode(source, path) if source is not None else None
-            if node is None:
+            if source is None or source.subnode(path) is None:
                 continue
-            at = find_scalar(node, wanted) if wanted is not None else None
+            at = source.find_text(path, wanted) if wanted is not None else None
             line, col = at or source.position(path)
             return replace(f, file=source.file, line=line, column=col)
         line, col = r.document.position(spec_path_for(f.path, r.spec) or ("profiles",))
@@ -144,7 +114,7 @@ class RenderProvenance:
         settings = self.settings
         assert settings is not None
         wanted = _text(dig(doc.data, f.path)) if doc is not None else None
-        at = find_scalar(settings.node(), wanted) if wanted else None
+        at = settings.find_text((), wanted) if wanted else None
         line, col = at or settings.position(section)
         return replace(f, file=settings.file, line=line, column=col)
 

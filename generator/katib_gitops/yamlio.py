@@ -133,6 +133,33 @@ class Document:
             node = nxt
         return (best.start_mark.line + 1, best.start_mark.column + 1)
 
+    def subnode(self, path: Sequence[PathPart]) -> Any:
+        """The node at path (mapping keys and sequence indexes), or None."""
+        node = self.node()
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+            else:
+                return None
+        return node
+
+    def find_text(self, path: Sequence[PathPart], wanted: str) -> tuple[int, int] | None:
+        """(line, column) of the first scalar (key or value) under path whose text is wanted."""
+        stack = [self.subnode(path)]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, yaml.ScalarNode):
+                if n.value == wanted:
+                    return n.start_mark.line + 1, n.start_mark.column + 1
+            elif isinstance(n, yaml.MappingNode):
+                for k, v in reversed(n.value):
+                    stack.extend((v, k))
+            elif isinstance(n, yaml.SequenceNode):
+                stack.extend(reversed(n.value))
+        return None
+
     def finding(self, message: str, path: Sequence[PathPart] = (), **kw: Any) -> Finding:
         line, col = self.position(path)
         return Finding(message=message, path=tuple(path), file=self.file, line=line, column=col, **kw)

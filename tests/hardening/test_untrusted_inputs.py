@@ -362,3 +362,20 @@ def test_a_file_name_with_a_newline_is_quoted(tmp_path: Path, capsys):
     assert code == 1
     line = one_line(out, "invalid YAML")
     assert line.startswith('"') and "\\n" in line
+
+
+def test_plan_base_reads_a_spec_file_name_git_would_quote(repo: Path, capsys):
+    """git quotes non-ASCII names (core.quotePath); plan --base must read them as stored, not crash."""
+    if shutil.which("git") is None:
+        pytest.skip("git not installed")
+    odd = repo / "experiments" / "é\tx.yaml"
+    odd.write_text("name: odd\n")  # not a valid spec: the base side reports it, in one line
+    env = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t",
+           "GIT_COMMITTER_EMAIL": "t@e"}
+    for argv in (["init", "-q"], ["add", "-A"], ["commit", "-qm", "base"]):
+        subprocess.run(["git", "-C", str(repo), *argv], check=True, env=env, capture_output=True)
+    odd.unlink()
+    code, out, err = run(["plan", "-C", str(repo), "--base", "HEAD"], capsys)
+    assert code in (0, 1, 2)
+    lines = [ln for ln in err.splitlines() if ln.strip()]
+    assert lines and all(SHAPED.match(ln) for ln in lines), err
