@@ -107,3 +107,11 @@ def test_spec_check_does_not_import_the_validation_engine() -> None:
     imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert not any("validation" in name for name in imported)
+
+
+def test_validate_names_the_namespaces_that_need_the_injection_label(capsys) -> None:
+    """No Namespace manifest among the files: the summary says which namespaces Katib requires the label on."""
+    iris = Path(__file__).parents[1] / "validation" / "iris.yaml"
+    assert cli("validate", str(iris)) == 0
+    err = capsys.readouterr().err
+    assert "namespace(s) kubeflow must carry the label katib.kubeflow.org/metrics-collector-injection: enabled" in err
