@@ -136,7 +136,8 @@ def test_case_through_cli(path: Path, output: str) -> None:
 # Katib behaviours beyond the webhook's numbered rules (docs/katib-rules.md), and our own lints.
 FIDELITY_RULES = ["katib-job-roundtrip", "katib-unused-parameter", "primary-container", "experiment-name-dot",
                   "k8s-name", "metrics-filter-groups", "search-space", "katib-collector-config",
-                  "katib-algorithm-settings", "katib-early-stopping-settings", "katib-namespace-label"]
+                  "katib-algorithm-settings", "katib-early-stopping-settings", "katib-namespace-label",
+                  "katib-command-wrap", "pod-security-sidecar"]
 
 
 def test_every_rule_has_a_negative_case() -> None:

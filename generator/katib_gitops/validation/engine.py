@@ -17,7 +17,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import hygiene, katib_rules, kubernetes, podsecurity, resources, roundtrip, schema
+from . import hygiene, katib_rules, kubernetes, podsecurity, resources, roundtrip, schema, wrapper
 
 if TYPE_CHECKING:
     from ..render import RenderedExperiment, RenderResult
@@ -106,6 +106,9 @@ def _experiment(doc: Document, options: ValidationOptions, version: str) -> list
         raw = _dig(doc.data, *kubernetes.TRIAL_SPEC)
         if isinstance(raw, dict) and raw.get("apiVersion") == kubernetes.JOB_API and raw.get("kind") == "Job":
             findings += roundtrip.check_job_template(doc, kubernetes.TRIAL_SPEC, raw)
+    findings += wrapper.check_wrapped_command(doc)
+    if options.pod_security:
+        findings += podsecurity.check_collector_sidecar(doc, options.pod_security, options.inject_security_context)
     if options.live is not None:
         findings += live_update_findings(doc, options.live)
     collector = _dig(doc.data, "spec", "metricsCollectorSpec", "collector", "customCollector")
@@ -223,6 +226,43 @@ def _load(load: Callable[[], list[Any]], report: ValidationReport) -> list[Any]:
         return []
 
 
+def validate_file(path: Path, display: str, options: ValidationOptions, report: ValidationReport) -> None:
+    """A manifest file, or an experiment spec (validated as `render` would, at the spec's lines)."""
+    docs = _load(lambda: load_file(str(path), display), report)
+    if len(docs) == 1 and is_spec(docs[0].data, path):
+        report.documents += 1
+        report.extend(spec_file_findings(path, display, options))
+        return
+    validate_documents(docs, options, report)
+
+
+def is_spec(data: Any, path: Path) -> bool:
+    """A mapping without apiVersion/kind that is a file under experiments/ or has a spec's shape."""
+    if not isinstance(data, dict) or "apiVersion" in data or "kind" in data:
+        return False
+    return path.resolve().parent.name == "experiments" or ("name" in data and ("trial" in data or "objective" in data))
+
+
+def spec_file_findings(path: Path, display: str, options: ValidationOptions) -> list[Finding]:
+    """What `render` reports for this spec: its schema, then every layer over the Experiment it renders to."""
+    from ..render import SpecErrors, load_specs, render_experiment
+    from ..repo import load_repo
+
+    repo = load_repo(path.resolve().parent)
+    options = with_repo_config(options, repo.config)
+    try:
+        [(spec, doc)] = load_specs(repo, [path])
+        findings = rendered_findings(render_experiment(repo, spec, doc), options)
+    except SpecErrors as exc:
+        findings = list(exc.findings)
+    except UserError as exc:
+        if exc.exit_code != 1:
+            raise
+        findings = [exc.finding]
+    shown = repo.rel(path)
+    return [replace(f, file=display) if f.file == shown else f for f in findings]
+
+
 def has_kustomization(directory: Path) -> bool:
     return any((directory / name).is_file() for name in KUSTOMIZATION_FILES)
 
@@ -292,7 +332,7 @@ def validate_directory(directory: Path, options: ValidationOptions, report: Vali
             report.documents += 1
         else:
             report.sources.append(name)
-            validate_documents(_load(lambda: load_file(str(path), name), report), options, report)
+            validate_file(path, name, options, report)
 
 
 class Builds:
@@ -350,7 +390,7 @@ def validate_paths(paths: Sequence[str], options: ValidationOptions | None = Non
             validate_directory(path, options, report)
         elif path.is_file():
             report.sources.append(raw)
-            validate_documents(_load(lambda: load_file(raw), report), options, report)
+            validate_file(path, raw, options, report)
         else:
             raise UserError(Finding("no such file or directory", file=raw, line=0, column=0, rule="io"), exit_code=2)
     report.extend(namespace_findings(report))
