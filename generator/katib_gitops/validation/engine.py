@@ -245,14 +245,16 @@ def is_spec(data: Any, path: Path) -> bool:
 
 def spec_file_findings(path: Path, display: str, options: ValidationOptions) -> list[Finding]:
     """What `render` reports for this spec: its schema, then every layer over the Experiment it renders to."""
-    from ..render import SpecErrors, load_specs, render_experiment
+    from ..render import SpecErrors, load_specs, render_spec
     from ..repo import load_repo
 
     repo = load_repo(path.resolve().parent)
     options = with_repo_config(options, repo.config)
     try:
         [(spec, doc)] = load_specs(repo, [path])
-        findings = rendered_findings(render_experiment(repo, spec, doc), options)
+        findings: list[Finding] = []
+        for r in render_spec(repo, spec, doc):
+            findings += [f for f in rendered_findings(r, options) if f not in findings]  # once, not per profile
     except SpecErrors as exc:
         findings = list(exc.findings)
     except UserError as exc:
