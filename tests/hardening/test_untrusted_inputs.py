@@ -379,3 +379,36 @@ def test_plan_base_reads_a_spec_file_name_git_would_quote(repo: Path, capsys):
     assert code in (0, 1, 2)
     lines = [ln for ln in err.splitlines() if ln.strip()]
     assert lines and all(SHAPED.match(ln) for ln in lines), err
+
+
+def test_an_unreadable_spec_is_exit_2_not_a_content_error(repo: Path, capsys, monkeypatch):
+    import builtins
+
+    from katib_gitops import yamlio
+
+    spec = str(repo / "experiments" / "iris.yaml")
+
+    def guarded_open(path, *args, **kwargs):
+        if str(path) == spec:
+            raise PermissionError(13, "Permission denied", str(path))
+        return builtins.open(path, *args, **kwargs)
+
+    monkeypatch.setattr(yamlio, "open", guarded_open, raising=False)  # root reads anything: simulate EACCES
+    before = snapshot(repo)
+    code, out, err = run(["render", "-C", str(repo)], capsys)
+    assert code == 2
+    one_line(err, "experiments/iris.yaml:0:0: cannot read: Permission denied")
+    assert snapshot(repo) == before
+
+
+def test_an_unreadable_generated_file_is_exit_2_not_hand_written(repo: Path, capsys, monkeypatch):
+    spec = repo / "experiments" / "iris.yaml"
+    spec.write_text(spec.read_text().replace("max: 12", "max: 13"))  # base/cpu/iris.yaml must be rewritten
+    target = str(repo / "base" / "cpu" / "iris.yaml")
+    real_access = os.access
+    monkeypatch.setattr(os, "access", lambda p, mode, **k: False if str(p) == target else real_access(p, mode, **k))
+    before = snapshot(repo)
+    code, out, err = run(["render", "-C", str(repo)], capsys)
+    assert code == 2
+    one_line(err, "base/cpu/iris.yaml:0:0: cannot read it")
+    assert snapshot(repo) == before
