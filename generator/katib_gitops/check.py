@@ -48,6 +48,7 @@ def _first_difference(path: Path, want: str) -> int:
 
 def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
     """Every finding that should stop a merge; no errors when the repo is in sync and valid."""
+    from .results import repo_results_findings
     from .validation import validate_repo
     from .validation.engine import start_builds
 
@@ -64,4 +65,5 @@ def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
     findings = list(result.warnings)
     findings += sync_findings(repo, result)
     findings += validate_repo(repo, options, rendered=result, builds=builds).findings
+    findings += repo_results_findings(repo)
     return findings

@@ -16,7 +16,7 @@ from . import __version__
 from .findings import UserError
 
 # Order here is the order in --help.
-COMMANDS = ("render", "validate", "check", "plan", "import_", "run", "init", "new")
+COMMANDS = ("render", "validate", "check", "plan", "status", "results", "import_", "run", "init", "new")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -69,8 +69,12 @@ def _collector(spec: dict[str, Any]) -> None:
         fsp.setdefault("kind", "Directory")
     elif kind == "PrometheusMetric":
         http = mcs.setdefault("source", {}).setdefault("httpGet", {})
-        http.setdefault("path", PROMETHEUS_PATH)
-        http.setdefault("port", PROMETHEUS_PORT)
+        if not http.get("path"):
+            http["path"] = PROMETHEUS_PATH
+        # experiment_defaults.go setDefaultMetricsCollector: a port whose IntOrString prints "0" (missing, 0 or
+        # "0") becomes 8080; "" is left alone (and the validating webhook then refuses it).
+        if str(http.get("port", 0)) == "0":
+            http["port"] = PROMETHEUS_PORT
 
 
 def kind_defaults(kind: str | None) -> tuple[str | None, str | None, dict[str, str] | None]:
@@ -95,5 +99,6 @@ def _trial_template(tt: dict[str, Any] | None) -> None:
         tt["successCondition"] = success
     if failure is not None and not tt.get("failureCondition"):
         tt["failureCondition"] = failure
-    if pod_labels is not None and tt.get("primaryPodLabels") is None:
+    # experiment_defaults.go: `len(t.PrimaryPodLabels) == 0`, so an empty map is replaced too.
+    if pod_labels is not None and not tt.get("primaryPodLabels"):
         tt["primaryPodLabels"] = dict(pod_labels)

@@ -115,13 +115,14 @@ def _trial_template(spec: Spec) -> dict[str, Any]:
     if t.retain is not None:
         out["retain"] = t.retain
     out["primaryContainerName"] = t.primary_container
-    if t.primary_pod_labels is not None:
+    if t.primary_pod_labels:
         out["primaryPodLabels"] = dict(t.primary_pod_labels)
     trial_spec = None
     if t.config_map is None:
         trial_spec = copy.deepcopy(dict(t.template)) if t.template is not None else short_form_job(spec)
     success, failure, pod_labels = kind_defaults((trial_spec or {}).get("kind"))
-    if t.primary_pod_labels is None and pod_labels is not None:
+    # Katib replaces an empty primaryPodLabels too (experiment_defaults.go, `len(...) == 0`).
+    if not t.primary_pod_labels and pod_labels is not None:
         out["primaryPodLabels"] = pod_labels
     if t.success_condition is not None or success is not None:
         out["successCondition"] = t.success_condition if t.success_condition is not None else success

@@ -50,6 +50,18 @@ class Finding:
         return f"{where}: {sev}{what}{self.message}"
 
 
+def unique(findings: Iterable[Finding]) -> list[Finding]:
+    """Each finding once, in first-seen order (stages that look at the same thing twice report it once)."""
+    return list(dict.fromkeys(findings))
+
+
+def shown(findings: Sequence[Finding], quiet: bool, strict: bool = False) -> list[Finding]:
+    """What a --quiet run prints: errors only (warnings too under --strict); nothing on success."""
+    if not quiet or strict:
+        return list(findings)
+    return [f for f in findings if f.severity == ERROR]
+
+
 class UserError(Exception):
     """A mistake in the user's input: reported as one line, never a traceback."""
 

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any, Iterator
 
 from .experiment import env_list
+from . import quantity
 from .findings import Finding, UserError
 from .spec import Profile, Spec
 
@@ -92,7 +93,8 @@ def profile_patches(spec: Spec, experiment: dict[str, Any], profile: Profile) ->
         if profile.shm:
             empty_dir: dict[str, Any] = {"medium": "Memory"}
             if profile.shm_size:
-                empty_dir["sizeLimit"] = profile.shm_size
+                # Katib's webhook refuses a Job whose sizeLimit Go would rewrite (1024Mi -> 1Gi): write Go's form.
+                empty_dir["sizeLimit"] = quantity.canonical_text(profile.shm_size) or profile.shm_size
             patches["shm"] += list(_named_merge(pod_ptr, "volumes", pod_spec, [{"name": SHM_VOLUME, "emptyDir": empty_dir}]))
             patches["shm"] += list(_mount_ops(c_ptr, container))
         patches["node-selector"] += list(_map_merge(pod_ptr, "nodeSelector", pod_spec, dict(profile.node_selector)))

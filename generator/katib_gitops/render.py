@@ -157,6 +157,9 @@ def _patches_for(r: RenderedExperiment, profile: str) -> dict[str, list[dict[str
 def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) -> RenderResult:
     loaded = load_specs(repo) if specs is None else specs
     rendered = [render_experiment(repo, spec, doc) for spec, doc in loaded]
+    overridden = namespace_findings(repo, rendered)
+    if overridden:
+        raise SpecErrors(overridden)
     result = RenderResult(rendered)
     files = result.files
     all_specs = f"{EXPERIMENTS_DIR}/"
@@ -195,6 +198,28 @@ def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) ->
     return result
 
 
+def namespace_findings(repo: Repo, rendered: list[RenderedExperiment]) -> list[Finding]:
+    """A spec namespace Flux would silently override.
+
+    Flux's Kustomization sets targetNamespace (the repository's namespace) on every object it applies,
+    overriding metadata.namespace, so the Experiment would not land where the spec says. Argo CD's
+    destination.namespace only fills in objects without a namespace, so under Argo CD the spec's own
+    namespace would win: the two tools would deploy the same repository differently.
+    """
+    if not repo.config.flux.enabled:
+        return []
+    out = []
+    for r in rendered:
+        if r.spec.namespace and r.spec.namespace != repo.config.namespace:
+            out.append(r.document.finding(
+                f"namespace {r.spec.namespace!r} differs from the repository's {repo.config.namespace!r}, which "
+                f"deploy/flux sets as targetNamespace: Flux would apply the Experiment in "
+                f"{repo.config.namespace!r} (targetNamespace overrides metadata.namespace) while Argo CD keeps "
+                f"{r.spec.namespace!r}; set namespace: in {CONFIG_FILE} instead, or disable flux there",
+                ["namespace"], rule="namespace"))
+    return out
+
+
 def namespace_manifest(repo: Repo) -> dict[str, Any]:
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
         "name": repo.config.namespace,
@@ -208,7 +233,7 @@ def deploy_files(repo: Repo, profiles: list[str]) -> dict[str, str]:
     fn = getattr(deploy, "deploy_files", None)
     for rel, docs in (fn(repo.config, profiles) if fn else {}).items():
         body = dump_docs(docs)
-        out[rel] = header(CONFIG_FILE) + body
+        out[rel] = header(CONFIG_FILE) + deploy.requirement_note(rel) + body
     return out
 
 

@@ -19,6 +19,51 @@ from .repo import EXPERIMENTS_DIR, load_repo
 from .yamlio import dump_roundtrip, roundtrip
 
 NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
+# Where init puts a wheel given with --install, and the spec schema editors read (the modeline of specs).
+WHEELS_DIR = "tools"
+SPEC_SCHEMA = "schemas/spec.schema.json"
+# What may appear in an install source: it lands in a workflow's shell command, quoted.
+_SAFE_SOURCE = re.compile(r"^[A-Za-z0-9._+\-=@:/~#<>!,\[\] ]+$")
+_PINNED = re.compile(r"^katib-gitops\s*(?:==\s*(?P<version>[A-Za-z0-9.+!-]+))?$")
+
+
+def install_source(source: str | None) -> tuple[str, Path | None]:
+    """(what the workflow pip-installs, a wheel to copy into the repository or None).
+
+    Always exactly this version of the tool: `check` compares generated files byte for byte, so a
+    repository is only green with the version that rendered it. SOURCE is a version spec
+    (``katib-gitops==X``, for an index that has it), a git URL with a tag (``git+https://...@vX``) or a
+    wheel file (copied into the repository's tools/).
+    """
+    from . import __version__
+
+    def bad(message: str) -> UserError:
+        return UserError(Finding(message, file="--install", line=0, column=0, rule="init"), exit_code=2)
+
+    if source is None:
+        return f"katib-gitops=={__version__}", None
+    if not _SAFE_SOURCE.match(source):
+        raise bad(f"{source!r}: not a version spec, git URL or wheel path (unexpected characters)")
+    if source.endswith(".whl"):
+        wheel = Path(source)
+        if not wheel.is_file():
+            raise bad(f"no such wheel: {source}")
+        parts = wheel.name.split("-")
+        if len(parts) < 5 or parts[0] != "katib_gitops" or parts[1] != __version__:
+            raise bad(f"{wheel.name} is not a katib-gitops {__version__} wheel (this is the version that renders "
+                      "the repository)")
+        return f"./{WHEELS_DIR}/{wheel.name}", wheel
+    if source.startswith("git+") or "://" in source:
+        ref = source.split("://", 1)[-1].split("#", 1)[0]
+        if "@" not in ref.split("/", 1)[-1]:
+            raise bad(f"{source}: name the tag of version {__version__}, e.g. git+https://host/org/katib-gitops.git@v{__version__}")
+        return source, None
+    pinned = _PINNED.match(source.strip())
+    if pinned is None:
+        raise bad(f"{source!r}: use katib-gitops=={__version__}, a git URL with a tag, or a wheel path")
+    if pinned.group("version") not in (None, __version__):
+        raise bad(f"{source} is not the version that renders this repository ({__version__})")
+    return f"katib-gitops=={__version__}", None
 
 
 def _template_dir() -> Path:
@@ -32,8 +77,9 @@ def _check_name(name: str, what: str) -> None:
                                 file=name, line=0, column=0, rule="name"), exit_code=2)
 
 
-def init_repo(directory: Path, context: dict[str, Any]) -> Path:
+def init_repo(directory: Path, context: dict[str, Any], install: str | None = None) -> Path:
     """Create a repository at directory from the template, then render it."""
+    from . import __version__
     from cookiecutter.main import cookiecutter
 
     from .render import render_repo
@@ -44,9 +90,17 @@ def init_repo(directory: Path, context: dict[str, Any]) -> Path:
         raise UserError(Finding("directory exists and is not empty", file=str(directory), line=0, column=0,
                                 rule="init"), exit_code=2)
     _check_name(context.get("experiment", "quadratic"), "experiment name")
+    requirement, wheel = install_source(install)
+    context = {**context, "katib_gitops_version": __version__, "katib_gitops_requirement": requirement}
     with tempfile.TemporaryDirectory(prefix="katib-gitops-init-") as tmp:
         out = Path(cookiecutter(str(_template_dir()), no_input=True, output_dir=tmp,
                                 extra_context={"repo_name": directory.name, **context}))
+        schema = out / SPEC_SCHEMA
+        schema.parent.mkdir(parents=True, exist_ok=True)
+        schema.write_bytes(resources.files("katib_gitops.schemas").joinpath("spec.schema.json").read_bytes())
+        if wheel is not None:
+            (out / WHEELS_DIR).mkdir(exist_ok=True)
+            shutil.copyfile(wheel, out / WHEELS_DIR / wheel.name)
         directory.mkdir(parents=True, exist_ok=True)
         for item in out.iterdir():
             shutil.move(str(item), directory / item.name)

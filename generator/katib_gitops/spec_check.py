@@ -1,15 +1,19 @@
-"""Validate what a spec renders to, and report it at the spec's own lines.
+"""Report what a spec renders to at the spec's own lines.
 
 A PR author edits experiments/NAME.yaml, not base/. When the Experiment a spec
 renders to breaks a Katib or Kubernetes rule, the finding keeps Katib's field
 path (spec.maxTrialCount) but points at the line of the spec that produced it
 (trials.max).
+
+This module only maps findings; the validation engine
+(``validation.engine.rendered_findings``) produces them and calls in here, so
+imports run one way (validation -> spec_check -> render).
 """
 
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Any, Sequence
+from typing import Callable, Sequence
 
 from .findings import Finding, PathPart, UserError
 from .render import RenderedExperiment, SpecErrors, load_specs, render_experiment
@@ -50,21 +54,26 @@ def spec_path_for(path: Sequence[PathPart], spec: Spec) -> tuple[PathPart, ...]:
     return _TOP.get(str(head), ())
 
 
-def experiment_findings(rendered: RenderedExperiment, options: Any = None) -> list[Finding]:
-    from .validation import validate_document
+def experiment_document(rendered: RenderedExperiment) -> Document:
+    """The rendered Experiment as a document to validate.
 
-    # Positions are taken from the spec below, so the Experiment needs no text of its own: validating the
-    # built mapping saves dumping and re-parsing it (it holds only what YAML gives back unchanged).
-    doc = Document(rendered.experiment, rendered.base_file, 0, "")
+    Positions are taken from the spec (``at_spec_lines``), so the Experiment needs no text of its own:
+    validating the built mapping saves dumping and re-parsing it (it holds only what YAML gives back unchanged).
+    """
+    return Document(rendered.experiment, rendered.base_file, 0, "")
+
+
+def at_spec_lines(findings: Sequence[Finding], rendered: RenderedExperiment) -> list[Finding]:
+    """findings about the rendered Experiment, moved to the spec lines they come from."""
     out = []
-    for f in validate_document(doc, options):
+    for f in findings:
         line, col = rendered.document.position(spec_path_for(f.path, rendered.spec))
         out.append(replace(f, file=rendered.spec.path, line=line, column=col))
     return out
 
 
-def repo_spec_findings(repo: Repo, options: Any = None) -> list[Finding]:
-    """Schema findings of every spec, then the rule findings of what each renders to."""
+def repo_spec_findings(repo: Repo, check: Callable[[RenderedExperiment], list[Finding]]) -> list[Finding]:
+    """Schema findings of every spec, then check's findings of what each renders to."""
     try:
         loaded = load_specs(repo)
     except SpecErrors as exc:
@@ -76,5 +85,5 @@ def repo_spec_findings(repo: Repo, options: Any = None) -> list[Finding]:
         except UserError as exc:
             out.append(exc.finding)
             continue
-        out += experiment_findings(rendered, options)
+        out += check(rendered)
     return out

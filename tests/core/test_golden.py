@@ -21,6 +21,8 @@ CASES = Path(__file__).parent / "cases"
 def test_golden_overlays(case: str, tmp_path: Path):
     src = CASES / case
     shutil.copytree(src / "experiments", tmp_path / "experiments")
+    if (src / "katib-gitops.yaml").is_file():
+        shutil.copy(src / "katib-gitops.yaml", tmp_path / "katib-gitops.yaml")
     assert cli("render", "-C", str(tmp_path), "-q", "--no-validate") == 0
     for overlay in sorted(p.name for p in (tmp_path / "overlays").iterdir()):
         got = kustomize.build(tmp_path / "overlays" / overlay)

@@ -27,7 +27,7 @@ from katib_gitops.importer import find_experiment, import_experiment
 from katib_gitops.render import SpecErrors, render_repo
 from katib_gitops.repo import Repo, RepoConfig, load_repo
 from katib_gitops.spec import check_document, parse
-from katib_gitops.spec_check import experiment_findings
+from katib_gitops.validation import rendered_findings
 from katib_gitops.validation import validate_document, validate_repo
 from katib_gitops.validation.engine import start_builds
 from katib_gitops.writer import write_tree
@@ -113,7 +113,7 @@ def render_in_memory(text: str, file: str = "experiments/iris.yaml") -> list[Fin
         return [exc.finding]
     out = list(result.warnings)
     for rendered in result.experiments:
-        out += experiment_findings(rendered)
+        out += rendered_findings(rendered)
     return out
 
 
@@ -242,8 +242,8 @@ def test_whatever_render_accepts_validate_accepts_and_kustomize_builds():
                 (on_disk,) = load_documents(result.files[r.base_file], r.base_file)
                 assert on_disk.data == r.experiment
                 assert {(f.path, f.message) for f in validate_document(on_disk)} == \
-                    {(f.path, f.message) for f in experiment_findings(r)}
-            errors = [f for r in result.experiments for f in experiment_findings(r) if f.severity == "error"]
+                    {(f.path, f.message) for f in rendered_findings(r)}
+            errors = [f for r in result.experiments for f in rendered_findings(r) if f.severity == "error"]
             if errors:  # render refuses these too, at the spec's lines
                 for finding in errors:
                     assert_reported(finding)

@@ -199,10 +199,21 @@ def test_not_quantities(text: str) -> None:
     (r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)", None),
     (r"(\w+)=(?P<v>\d+)", None),
     (r"\pL+(\w+)=(\d+)\z", None),  # Go-only syntax is accepted
-    (r"((\w+)=(\d+))", "two top-level groups"),
-    (r"(\w+)=(?=\d)(\d+)", "look-ahead"),
-    (r"(\w+)=(\1)", "back-references"),
-    (r"(\w+=(\d+)", "not a valid regular expression"),
+    # Katib's rule is textual (validator.go: `.*\(.*\).*\(.*\).*`): nested or non-capturing pairs pass.
+    (r"((\w+)=(\d+))", None),
+    (r"(?:\w+)=(\d+)", None),
+    (r"(?<name>\w+)=(\d+)", None),  # Go >= 1.22
+    (r"\Q(\E(\w+)=(\d+)", None),
+    (r"(\w+)=\d+", "two bracket pairs"),
+    (r"(\w+)=(?=\d)(\d+)", "invalid perl operator"),
+    (r"(\w+)=(\1)", "invalid escape sequence"),
+    (r"(\w+=(\d+)", "not a valid Go (RE2) regular expression"),
+    (r"(\w+)=(\d++)", "bad repetition operator"),
+    (r"(?>\w+)=(\d+)(x)", "invalid perl operator"),
+    (r"(?x)(\w+)=(\d+)", "invalid perl operator"),
+    (r"(\w+)=(\d+)\Z", "invalid escape sequence"),
+    (r"(\w{1001})=(\d+)", "invalid repetition size"),
+    (r"(\w+)=(\d+)\C", "\\C"),  # RE2 accepts \C; Go does not
 ])
 def test_metrics_format(pattern: str, problem: str | None) -> None:
     found = katib_rules.regex_problem(pattern)

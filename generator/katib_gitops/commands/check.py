@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import argparse
 
-from ..check import check_repo
-from ..repo import load_repo
 from . import common
 
 
@@ -23,9 +21,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..check import check_repo
+    from ..repo import load_repo
+
     repo = load_repo(args.repo)
     findings = check_repo(repo, common.validation_options(args, repo))
-    status = common.report(findings, args.output)
-    if status == 0 and args.output == "text":
+    status = common.report(findings, args.output, args.quiet, args.strict)
+    if status == 0 and args.output == "text" and not args.quiet:
         print("katib-gitops check: in sync and valid")
     return status

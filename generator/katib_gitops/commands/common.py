@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import sys
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from ..findings import Finding
-from ..render import RenderResult
-from ..repo import Repo
+
+if TYPE_CHECKING:  # importing render here would load every stage for every command
+    from ..render import RenderResult
+    from ..repo import Repo
 
 
 def print_findings(findings: Iterable[Finding], stream=None) -> int:
@@ -23,14 +25,13 @@ def print_findings(findings: Iterable[Finding], stream=None) -> int:
 
 def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
     """Every validation layer over the generated Experiments, reported at their specs' lines."""
-    from ..spec_check import experiment_findings
-    from ..validation import ValidationOptions
+    from ..validation import ValidationOptions, rendered_findings
 
     options = ValidationOptions(extra_algorithms=tuple(repo.config.extra_algorithms),
                                 extra_early_stopping=tuple(repo.config.extra_early_stopping))
     findings: list[Finding] = []
     for r in result.experiments:
-        findings.extend(experiment_findings(r, options))
+        findings.extend(rendered_findings(r, options))
     return findings
 
 
@@ -42,6 +43,7 @@ def add_output_options(p) -> None:
     p.add_argument("--strict", action="store_true", help="kinds with no known schema are errors, not warnings")
     p.add_argument("--pod-security", choices=("restricted", "baseline"), default=None,
                    help="also check every pod template against this Pod Security Standard")
+    add_quiet_option(p)
 
 
 def validation_options(args, repo: Repo):
@@ -51,8 +53,15 @@ def validation_options(args, repo: Repo):
                              pod_security=args.pod_security)
 
 
-def report(findings: list[Finding], fmt: str) -> int:
+def add_quiet_option(p) -> None:
+    p.add_argument("-q", "--quiet", action="store_true",
+                   help="print nothing on success; on failure only the errors (warnings too with --strict)")
+
+
+def report(findings: list[Finding], fmt: str, quiet: bool = False, strict: bool = False) -> int:
+    from ..findings import shown, unique
     from ..validation import reporters
 
-    sys.stdout.write(reporters.render(findings, fmt))
+    findings = unique(findings)
+    sys.stdout.write(reporters.render(shown(findings, quiet, strict), fmt))
     return 1 if any(f.severity == "error" for f in findings) else 0

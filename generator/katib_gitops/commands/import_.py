@@ -6,8 +6,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..findings import Finding, UserError
-from ..importer import dump_spec, find_experiment, import_experiment
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +24,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..findings import Finding, UserError
+    from ..importer import dump_spec, find_experiment, import_experiment
+
     source = args.experiment
     if source == "-":
         import tempfile

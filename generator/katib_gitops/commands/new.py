@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..scaffold import new_spec
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -22,6 +21,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..scaffold import new_spec
+
     path = new_spec(Path(args.repo), args.name, Path(args.source) if args.source else None)
     print(f"wrote {path}; next: katib-gitops render")
     return 0

@@ -5,11 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from ..findings import Finding, UserError
-from ..render import SpecErrors, render_repo
-from ..repo import load_repo
-from ..writer import write_tree
-from . import common
+# Heavy modules are imported inside run(): the CLI imports every command module to build --help.
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -30,6 +26,12 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..findings import Finding, UserError
+    from ..render import SpecErrors, render_repo
+    from ..repo import load_repo
+    from ..writer import write_tree
+    from . import common
+
     repo = load_repo(args.repo)
     for s in args.specs:
         path = Path(s)

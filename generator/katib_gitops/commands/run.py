@@ -76,6 +76,26 @@ def load_inputs(spec: Path, profile: str | None):
     return inputs.experiment, dict(inputs.env), inputs.gpus_per_trial
 
 
+# The runner's own dependencies (the `run` extra), by import name -> distribution name.
+RUN_EXTRA = {"optuna": "optuna", "cmaes": "cmaes", "skopt": "scikit-optimize", "matplotlib": "matplotlib",
+             "sklearn": "scikit-learn"}
+
+
+def missing_run_dependencies() -> list[str]:
+    from importlib.util import find_spec
+
+    return [dist for module, dist in RUN_EXTRA.items() if find_spec(module) is None]
+
+
+def require_run_extra(source: str) -> None:
+    """A light install (`pip install katib-gitops`) has no runner: say exactly what to install."""
+    missing = missing_run_dependencies()
+    if missing:
+        raise UserError(Finding(f"the local runner needs {', '.join(missing)}, not installed here: "
+                                "pip install 'katib-gitops[run]'", file=source, rule="install"),
+                        exit_code=2)
+
+
 class _Unplaced(Finding):
     """A message with no position in a file: ``FILE: message``, not ``FILE:0:0: message``."""
 
@@ -100,6 +120,7 @@ def _usage(message: str, file: str) -> UserError:
 
 
 def _run(args: argparse.Namespace) -> int:
+    require_run_extra(args.spec)
     from ..runner import RunOptions, run_experiment
 
     spec = Path(args.spec)

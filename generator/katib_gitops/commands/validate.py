@@ -5,10 +5,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from ..findings import Finding, UserError
-from ..validation import ValidationOptions, validate_paths, validate_repo
-from ..validation.podsecurity import LEVELS
-from ..validation.reporters import FORMATS, render, summary
+from . import common
+
+# Kept in step with validation.podsecurity.LEVELS and validation.reporters.FORMATS (a test checks it); not
+# imported here, so that building the parser does not load the validation layers.
+LEVELS = ("restricted", "baseline")
+FORMATS = ("text", "json", "github")
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -31,17 +33,35 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--early-stopping", action="append", default=[], metavar="NAME",
                    help="an extra early-stopping algorithm name (repeatable)")
     p.add_argument("--pod-security", choices=LEVELS, help="require this Pod Security Standard of every pod template")
+    p.add_argument("--live", metavar="FILE", default=None,
+                   help="live state: the output of `kubectl get experiments -A -o yaml` (a file, - for stdin, or "
+                   "`kubectl` to run it); each Experiment the cluster has is checked against Katib's update rules")
+    common.add_quiet_option(p)
     p.add_argument("-C", "--repo", default=".", help="repository root or a directory inside it, when no PATH is given")
     p.set_defaults(func=run)
 
 
+def _live(source: str | None):
+    if source is None:
+        return None
+    from ..live import load_live
+
+    return load_live(source)
+
+
 def run(args: argparse.Namespace) -> int:
+    from ..findings import Finding, UserError
+    from ..validation import ValidationOptions, validate_paths, validate_repo
+    from ..findings import unique
+    from ..validation.reporters import summary
+
     options = ValidationOptions(
         kubernetes_version=args.kubernetes_version,
         strict=args.strict,
         extra_algorithms=tuple(args.algorithm),
         extra_early_stopping=tuple(args.early_stopping),
         pod_security=args.pod_security,
+        live=_live(args.live),
     )
     if args.paths:
         report = validate_paths(args.paths, options)
@@ -53,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
         if not report.sources:
             raise UserError(Finding(f"nothing to validate: no experiments/, base/, overlays/ or deploy/ in {repo.root}",
                                     file=str(repo.root), rule="usage"), exit_code=2)
-    sys.stdout.write(render(report.findings, args.output))
-    if args.output == "text":
-        print(summary(report.findings, report.documents), file=sys.stderr)
+    common.report(report.findings, args.output, args.quiet, args.strict)
+    if args.output == "text" and not (args.quiet and report.ok):
+        print(summary(unique(report.findings), report.documents), file=sys.stderr)
     return 0 if report.ok else 1

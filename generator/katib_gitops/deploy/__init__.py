@@ -29,6 +29,18 @@ __all__ = [
 ]
 
 
+# The oldest versions the generated manifests work with, said in a comment at the top of each file.
+REQUIREMENTS = {
+    "deploy/argocd/": "# Needs Argo CD >= 2.5 (ServerSideApply sync option for argocd-cm); the ApplicationSet mode\n"
+                      "# needs Argo CD >= 2.8 (goTemplateOptions).\n",
+    "deploy/flux/": "# Needs Flux >= 2.5: Kustomization healthCheckExprs (CEL health checks for Experiments).\n",
+}
+
+
+def requirement_note(rel: str) -> str:
+    return next((note for prefix, note in REQUIREMENTS.items() if rel.startswith(prefix)), "")
+
+
 def deploy_files(config: RepoConfig, profiles: Sequence[str], enabled: Sequence[str] | None = None) -> dict[str, Any]:
     """Relative posix path -> the document to write there, in sorted path order.
 

@@ -10,9 +10,11 @@ hygiene (``hygiene``). ``engine`` wires them; ``reporters`` formats findings.
 from .engine import (
     ValidationOptions,
     ValidationReport,
+    rendered_findings,
     validate_document,
     validate_paths,
     validate_repo,
 )
 
-__all__ = ["ValidationOptions", "ValidationReport", "validate_document", "validate_paths", "validate_repo"]
+__all__ = ["ValidationOptions", "ValidationReport", "rendered_findings", "validate_document", "validate_paths",
+           "validate_repo"]

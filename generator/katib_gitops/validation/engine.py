@@ -11,16 +11,16 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import hygiene, katib_rules, kubernetes, podsecurity, resources, schema
+from . import hygiene, katib_rules, kubernetes, podsecurity, resources, roundtrip, schema
 
 if TYPE_CHECKING:
-    from ..render import RenderResult
+    from ..render import RenderedExperiment, RenderResult
     from ..repo import Repo
 
 EXPERIMENT_API = "kubeflow.org/v1beta1"
@@ -40,6 +40,8 @@ class ValidationOptions:
     extra_early_stopping: tuple[str, ...] = ()
     # None, "baseline" or "restricted": Pod Security Standard every pod template must meet.
     pod_security: str | None = None
+    # live.LiveState: apply Katib's update rules to each Experiment the cluster already has (validate --live).
+    live: Any = None
 
 
 @dataclass
@@ -89,11 +91,45 @@ def _experiment(doc: Document, options: ValidationOptions, version: str) -> list
     if trial is not None:
         findings += kubernetes.check_trial_template(doc, version, trial)
         findings += _pod_checks(doc, kubernetes.TRIAL_SPEC, trial, options, version, api_rules=False)
+        raw = _dig(doc.data, *kubernetes.TRIAL_SPEC)
+        if isinstance(raw, dict) and raw.get("apiVersion") == kubernetes.JOB_API and raw.get("kind") == "Job":
+            findings += roundtrip.check_job_template(doc, kubernetes.TRIAL_SPEC, raw)
+    if options.live is not None:
+        findings += live_update_findings(doc, options.live)
     collector = _dig(doc.data, "spec", "metricsCollectorSpec", "collector", "customCollector")
     if isinstance(collector, dict):
         findings += hygiene.check_container(doc, ("spec", "metricsCollectorSpec", "collector", "customCollector"),
                                             collector)
     return findings
+
+
+def rendered_findings(rendered: RenderedExperiment, options: ValidationOptions | None = None) -> list[Finding]:
+    """Every layer over the Experiment a spec renders to, reported at the spec's lines."""
+    from ..spec_check import at_spec_lines, experiment_document
+
+    doc = experiment_document(rendered)
+    live = getattr(options, "live", None)
+    findings = validate_document(doc, replace(options, live=None) if live is not None else options)
+    if live is not None:
+        # base/ is not what is deployed (an overlay patches its trial template): the count rules apply here,
+        # the immutable-fields rule to each built overlay.
+        findings += live_update_findings(doc, live, immutable=False)
+    return at_spec_lines(findings, rendered)
+
+
+def live_update_findings(doc: Document, live: Any, immutable: bool = True) -> list[Finding]:
+    """Katib's update rules (``updates``) for this Experiment against the live one of the same name."""
+    from ..updates import refusals
+
+    meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), dict) else {}
+    spec = doc.data.get("spec")
+    if not isinstance(meta.get("name"), str) or not isinstance(spec, dict):
+        return []
+    namespace = meta.get("namespace")
+    current = live.get(meta["name"], namespace if isinstance(namespace, str) and namespace else None)
+    if current is None:
+        return []
+    return [doc.finding(r.message, r.path, rule=r.rule) for r in refusals(current, spec, immutable)]
 
 
 def _pod_checks(doc: Document, prefix: tuple[Any, ...], resource: dict[str, Any], options: ValidationOptions, version: str,
@@ -294,6 +330,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
     config = repo.config
     options = ValidationOptions(
         kubernetes_version=options.kubernetes_version, strict=options.strict, pod_security=options.pod_security,
+        live=options.live,
         extra_algorithms=tuple(dict.fromkeys((*config.extra_algorithms, *options.extra_algorithms))),
         extra_early_stopping=tuple(dict.fromkeys((*config.extra_early_stopping, *options.extra_early_stopping))),
     )
@@ -305,18 +342,26 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         report.sources.extend(repo.rel(p) for p in repo.spec_files())
         report.documents += len(repo.spec_files())
         rendered = rendered if rendered is not None else _render_or_none(repo)
-        report.extend(_spec_findings(repo, options, rendered))
+        spec_findings = _spec_findings(repo, options, rendered)
+        report.extend(spec_findings)
+        # What each Experiment's spec already reported is not reported again per overlay built from it.
+        seen = _reported_per_experiment(rendered, spec_findings)
         base = root / BASE_DIR
         if base.is_dir():
             validate_directory(base, options, report, root, build=False, checked=_in_sync(root, rendered))
         dirs = _overlay_dirs(root / OVERLAYS_DIR)
+        deployed = _deployed(repo, dirs) if options.live is not None else set()
         for d in dirs:
             if has_kustomization(d):
                 label = f"{_display(d, root)} (kustomize build)"
                 report.sources.append(label)
                 built = _load(lambda: [builds.get(d, label)], report)
+                # Live Experiments are compared with what is deployed, not with every overlay of the same name.
+                here = options if _display(d, root) in deployed else replace(options, live=None)
                 if built:
-                    validate_documents(_load(lambda: load_documents(built[0], label), report), options, report)
+                    for doc in _load(lambda: load_documents(built[0], label), report):
+                        report.documents += 1
+                        report.extend(_not_reported_yet(doc, validate_document(doc, here), seen))
             else:
                 validate_directory(d, options, report, root)
         deploy = root / DEPLOY_DIR
@@ -325,6 +370,47 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
     finally:
         builds.close()
     return report
+
+
+def _deployed(repo: Repo, dirs: list[Path]) -> set[str]:
+    from ..deployment import deployed_overlays, disk_reader
+
+    return set(deployed_overlays(disk_reader(repo.root), [_display(d, repo.root) for d in dirs]))
+
+
+FindingKey = tuple  # (field path, rule, message, severity): the same problem, wherever it was seen
+
+
+def _key(f: Finding) -> FindingKey:
+    return (f.path, f.rule, f.message, f.severity)
+
+
+def _reported_per_experiment(rendered: RenderResult | None, spec_findings: list[Finding]) -> dict[str, set]:
+    """Experiment name -> keys of the findings reported at its spec."""
+    seen: dict[str, set] = {}
+    if rendered is None:
+        return seen
+    by_file: dict[str, set] = {}
+    for f in spec_findings:
+        by_file.setdefault(f.file, set()).add(_key(f))
+    for r in rendered.experiments:
+        seen[r.name] = set(by_file.get(r.spec.path, ()))
+    return seen
+
+
+def _not_reported_yet(doc: Document, findings: list[Finding], seen: dict[str, set]) -> list[Finding]:
+    """An overlay's findings about an Experiment, less those its spec or an earlier overlay reported."""
+    data = doc.data if isinstance(doc.data, dict) else {}
+    if data.get("kind") != "Experiment":
+        return findings
+    name = str((data.get("metadata") or {}).get("name"))
+    keys = seen.setdefault(name, set())
+    out = []
+    for f in findings:
+        if _key(f) not in keys:
+            keys.add(_key(f))
+            out.append(f)
+    return out
 
 
 def _render_or_none(repo: Repo) -> RenderResult | None:
@@ -338,11 +424,11 @@ def _render_or_none(repo: Repo) -> RenderResult | None:
 
 def _spec_findings(repo: Repo, options: ValidationOptions, rendered: RenderResult | None) -> list[Finding]:
     """Each spec's schema findings, then the findings of what it renders to, at the spec's lines."""
-    from ..spec_check import experiment_findings, repo_spec_findings
+    from ..spec_check import repo_spec_findings
 
     if rendered is None:
-        return repo_spec_findings(repo, options)
-    return [f for r in rendered.experiments for f in experiment_findings(r, options)]
+        return repo_spec_findings(repo, lambda r: rendered_findings(r, options))
+    return [f for r in rendered.experiments for f in rendered_findings(r, options)]
 
 
 def _in_sync(root: Path, rendered: RenderResult | None) -> frozenset[str]:

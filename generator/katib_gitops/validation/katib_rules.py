@@ -18,12 +18,12 @@ needs the live object and is not checked offline.
 from __future__ import annotations
 
 import re
-import warnings
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from ..findings import ERROR, Finding, PathPart
+from ..findings import ERROR, WARNING, Finding, PathPart
 from ..yamlio import Document
+from . import regex
 from .access import as_list, as_map
 from .schema import did_you_mean
 
@@ -32,7 +32,13 @@ DEFAULT_ALGORITHMS = ("random", "tpe", "grid", "hyperband", "bayesianoptimizatio
                       "multivariate-tpe", "enas", "darts", "pbt")
 DEFAULT_EARLY_STOPPING = ("medianstop",)
 
+# validator.go ValidateExperiment: `^[a-z]([-a-z0-9]*[a-z0-9])?` with MatchString, which is not end-anchored:
+# any name starting with a lower-case letter passes the webhook itself.
 NAME_PATTERN = re.compile(r"[a-z]([-a-z0-9]*[a-z0-9])?")
+# The API server's rule for the Experiment's own name (a DNS-1123 subdomain), and for the suggestion's
+# Service, which Katib names `<experiment>-<algorithm>` (util/suggestion.go GetSuggestionServiceName):
+# a DNS-1035 label, so no dots.
+DNS1123_SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 NAME_MAX = 40
 DEFAULT_PARALLEL_TRIAL_COUNT = 3
 
@@ -46,13 +52,24 @@ DEFAULT_TFEVENT_PATH = "/var/log/katib/tfevent/"
 DEFAULT_PROMETHEUS_PATH = "/metrics"
 DEFAULT_PROMETHEUS_PORT = 8080
 
-# Kinds the mutating webhook fills successCondition/failureCondition for.
 JOB_KIND = "Job"
+# Kubeflow training kinds whose pod templates sit under spec.<x>ReplicaSpecs.
 KUBEFLOW_JOB_KINDS = frozenset({"TFJob", "PyTorchJob", "XGBoostJob", "MPIJob", "PaddleJob", "JAXJob"})
 TRAINJOB_KIND = "TrainJob"
+# Kinds the mutating webhook fills successCondition/failureCondition for (experiment_defaults.go
+# setDefaultTrialTemplate: Job, and constants.go KubeflowJobKinds). PaddleJob and JAXJob are not among them.
+DEFAULTED_KINDS = frozenset({JOB_KIND, "TFJob", "PyTorchJob", "XGBoostJob", "MPIJob", TRAINJOB_KIND})
+EXAMPLE_SUCCESS = 'status.conditions.#(type=="Succeeded")#|#(status=="True")#'
+EXAMPLE_FAILURE = 'status.conditions.#(type=="Failed")#|#(status=="True")#'
 
 PLACEHOLDER = re.compile(r"\$\{trialParameters\.(.+?)\}")
 META_REFERENCE = re.compile(r"\$\{trialSpec\.(Name|Namespace|Kind|APIVersion)\}|\$\{trialSpec\.(Labels|Annotations)\[(.+)\]\}")
+# validator.go isMetaKey: consts.TrialTemplateMetaReplaceFormatRegex found anywhere in the reference (not anchored),
+# its key one of TrialTemplateMetaKeys or `Key[index]` (consts.TrialTemplateMetaParseFormatRegex).
+META_KEY = re.compile(r"\$\{trialSpec\.(.+?)\}")
+META_INDEX = re.compile(r"(.+)\[(.+)]")
+META_KEYS = ("Name", "Namespace", "Kind", "APIVersion", "Annotations", "Labels")
+LEFTOVER = "${trialParameters."
 
 SPEC = ("spec",)
 TRIAL_TEMPLATE = ("spec", "trialTemplate")
@@ -71,10 +88,14 @@ class Checker:
     extra_early_stopping: Sequence[str] = ()
     findings: list[Finding] = field(default_factory=list)
 
-    def error(self, rule: str, path: Sequence[PathPart], message: str, at: Sequence[PathPart] | None = None) -> None:
+    def error(self, rule: str, path: Sequence[PathPart], message: str, at: Sequence[PathPart] | None = None,
+              severity: str = ERROR) -> None:
         """A finding at Katib's path; `at` moves the line to the field that is actually wrong."""
         line, col = self.doc.position(at if at is not None else path)
-        self.findings.append(Finding(message, tuple(path), self.doc.file, line, col, ERROR, rule))
+        self.findings.append(Finding(message, tuple(path), self.doc.file, line, col, severity, rule))
+
+    def warning(self, rule: str, path: Sequence[PathPart], message: str, at: Sequence[PathPart] | None = None) -> None:
+        self.error(rule, path, message, at, WARNING)
 
 
 # ---------------------------------------------------------------------------
@@ -109,12 +130,21 @@ def rule_1_name(c: Checker, exp: dict[str, Any]) -> None:
         if not meta.get("generateName"):
             c.error("katib-1", ("metadata", "name"), "must be specified")
         return
-    if not NAME_PATTERN.fullmatch(name):
+    if not NAME_PATTERN.match(name):
         c.error("katib-1", ("metadata", "name"),
                 f"`{name}` is not a valid Experiment name: use lower-case letters, digits and '-', "
                 "starting with a letter and ending with a letter or digit")
     elif len(name) > NAME_MAX:
         c.error("katib-1", ("metadata", "name"), f"is {len(name)} characters long; Katib allows at most {NAME_MAX}")
+    elif not DNS1123_SUBDOMAIN.fullmatch(name):
+        c.error("k8s-name", ("metadata", "name"),
+                f"`{name}` passes Katib's webhook (its pattern is not end-anchored) but the API server refuses it: "
+                "an object name is lower-case letters, digits, '-' and '.', ending with a letter or digit")
+    elif "." in name:
+        c.error("experiment-name-dot", ("metadata", "name"),
+                f"`{name}` passes Katib's webhook and the API server, but Katib names the suggestion's Service "
+                f"`{name}-<algorithm>` (util/suggestion.go GetSuggestionServiceName) and a Service name cannot "
+                "contain '.', so no suggestion ever runs: use '-' instead")
 
 
 def rule_2_counts(c: Checker, spec: dict[str, Any]) -> None:
@@ -237,10 +267,13 @@ def rule_9_parameters(c: Checker, spec: dict[str, Any]) -> None:
             c.error("katib-9", (*fpath, "distribution"),
                     f"distribution `{dist}` is not supported (uniform, logUniform, normal or logNormal)"
                     f"{did_you_mean(dist, DISTRIBUTIONS)}")
-        # The mutating webhook fills `distribution`, so only the other fields make a space non-empty.
-        if not any(space.get(k) not in (None, "", []) for k in ("min", "max", "step", "list")):
-            c.error("katib-9", fpath, "feasibleSpace must be specified", at=fpath if "feasibleSpace" in param else path)
-            continue
+        # The mutating webhook fills `distribution` first (experiment_defaults.go setDefaultParameterDistribution),
+        # so validateParameters never sees an empty feasibleSpace: its "must be specified" cannot fire.
+        if ptype in ("discrete", "categorical") and not space.get("list"):
+            c.warning("search-space", (*fpath, "list"),
+                      f"Katib accepts a {ptype} parameter without values (the webhook defaults the distribution "
+                      "before it checks for an empty feasibleSpace), but the suggestion service has nothing to "
+                      "choose from: give feasibleSpace.list", at=fpath if "feasibleSpace" in param else path)
         if ptype in ("double", "int"):
             if space.get("list"):
                 c.error("katib-9", (*fpath, "list"), f"feasibleSpace.list is not supported for parameterType {ptype}")
@@ -314,13 +347,16 @@ def rule_10_trial_template(c: Checker, spec: dict[str, Any]) -> bool:
         c.error("katib-10", (*TRIAL_TEMPLATE, "primaryContainerName"), "must be specified")
     trial_spec = tt.get("trialSpec")
     kind = as_map(trial_spec).get("kind")
-    defaulted = isinstance(kind, str) and (kind == JOB_KIND or kind in KUBEFLOW_JOB_KINDS or kind == TRAINJOB_KIND)
+    defaulted = isinstance(kind, str) and kind in DEFAULTED_KINDS
     if not defaulted:
         missing = [k for k in ("successCondition", "failureCondition") if _text(tt.get(k)) == ""]
         if missing:
+            examples = {"successCondition": EXAMPLE_SUCCESS, "failureCondition": EXAMPLE_FAILURE}
+            add = "; ".join(f"{k}: '{examples[k]}'" for k in missing)
             c.error("katib-10", TRIAL_TEMPLATE,
-                    f"{' and '.join(missing)} must be specified (Katib only fills them for Job, TrainJob and "
-                    f"Kubeflow training jobs, not for {kind or 'a ConfigMap template'})")
+                    f"{' and '.join(missing)} must be specified: Katib fills them only for Job, TFJob, PyTorchJob, "
+                    f"XGBoostJob, MPIJob and TrainJob, not for {kind or 'a ConfigMap template'}. Add GJSON paths "
+                    f"over the trial's status, e.g. {add}")
     if tt.get("trialParameters") is None:
         c.error("katib-10", (*TRIAL_TEMPLATE, "trialParameters"), "must be specified")
         return False
@@ -341,7 +377,15 @@ def rule_10_trial_template(c: Checker, spec: dict[str, Any]) -> bool:
 
 
 def is_meta_reference(reference: str) -> bool:
-    return META_REFERENCE.fullmatch(reference) is not None
+    """validator.go isMetaKey: `${trialSpec.KEY}` anywhere in the reference, KEY a metadata key or `Key[index]`."""
+    m = META_KEY.search(reference)
+    if m is None:
+        return False
+    key = m.group(1)
+    if key in META_KEYS:
+        return True
+    sub = META_INDEX.search(key)
+    return sub is not None and sub.group(1) in META_KEYS
 
 
 def rule_11_trial_parameters(c: Checker, spec: dict[str, Any]) -> None:
@@ -392,26 +436,66 @@ def iter_strings(node: Any, path: tuple[PathPart, ...] = ()) -> Iterator[tuple[t
 
 
 def rule_12_substitutions(c: Checker, spec: dict[str, Any]) -> None:
+    """validator.go validateTrialTemplate: each trialParameter's placeholder must appear; after they are all
+    replaced, consts.TrialTemplateParamReplaceFormatRegex must find nothing in the template's JSON text.
+
+    That regex (`\\$\\{trialParameters\\..+?\\}`) runs over the whole JSON document, which always ends in `}`,
+    so any `${trialParameters.` left over (unclosed, empty, or naming no trialParameter) is refused.
+    """
     tt = spec["trialTemplate"]
-    used: dict[str, tuple[PathPart, ...]] = {}
-    for path, text in iter_strings(tt["trialSpec"], (*TRIAL_TEMPLATE, "trialSpec")):
-        if "${trialParameters." in text:
-            for m in PLACEHOLDER.finditer(text):
-                used.setdefault(m.group(1), path)
+    strings = [(path, text) for path, text in iter_strings(tt["trialSpec"], (*TRIAL_TEMPLATE, "trialSpec"))
+               if LEFTOVER in text]
     declared: list[str] = []
     for i, tp in enumerate(as_list(tt.get("trialParameters"))):
         name = as_map(tp).get("name")
         if not isinstance(name, str) or not name:
             continue
         declared.append(name)
-        if name not in used:
+        token = f"${{trialParameters.{name}}}"
+        if not any(token in text for _, text in strings):
             c.error("katib-12", (*TRIAL_PARAMETERS, i, "name"),
                     f"trialParameter `{name}` is never used: the trial template has no ${{trialParameters.{name}}}")
-    for name, path in used.items():
-        if name not in declared:
-            c.error("katib-12", TRIAL_TEMPLATE,
-                    f"${{trialParameters.{name}}} in the trial template has no trialParameter named `{name}`"
-                    f"{did_you_mean(name, declared)}", at=path)
+    tokens = [f"${{trialParameters.{n}}}" for n in declared]
+    reported: set[str] = set()
+    for path, text in strings:
+        rest = text
+        for token in tokens:
+            rest = rest.replace(token, "test-value")
+        start = rest.find(LEFTOVER)
+        while start >= 0:
+            m = PLACEHOLDER.match(rest, start)
+            name = m.group(1) if m and "${" not in m.group(1) else None
+            if name is not None and name not in reported:
+                reported.add(name)
+                c.error("katib-12", TRIAL_TEMPLATE,
+                        f"${{trialParameters.{name}}} in the trial template has no trialParameter named `{name}`"
+                        f"{did_you_mean(name, declared)}", at=path)
+            elif name is None:
+                shown = rest[start:start + 40]
+                c.error("katib-12", TRIAL_TEMPLATE,
+                        f"`{shown}` is not a complete ${{trialParameters.NAME}} placeholder (unclosed or empty); "
+                        "Katib refuses any `${trialParameters.` left after substitution", at=path)
+                break
+            start = rest.find(LEFTOVER, start + len(LEFTOVER))
+
+
+def unused_parameters(c: Checker, spec: dict[str, Any]) -> None:
+    """Every search parameter must reach the trial (manifest/generator.go applyParameters).
+
+    The suggestion assigns a value to each spec.parameters entry; applyParameters
+    refuses to build a trial when the number of assignments differs from the number
+    of non-metadata trialParameters, so a parameter no trialParameter references
+    means no trial is ever created.
+    """
+    tt = as_map(spec.get("trialTemplate"))
+    refs = {tp.get("reference") for tp in as_list(tt.get("trialParameters"))
+            if isinstance(tp, dict) and isinstance(tp.get("reference"), str)}
+    for i, param in enumerate(as_list(spec.get("parameters"))):
+        name = as_map(param).get("name")
+        if isinstance(name, str) and name and name not in refs:
+            c.error("katib-unused-parameter", (*SPEC, "parameters", i, "name"),
+                    f"parameter {name} is never passed to the trial: use ${{trialParameters.{name}}} in the command, "
+                    "args or env (with a trialParameter referencing it); Katib cannot create a trial otherwise")
 
 
 def rule_13_template_identity(c: Checker, spec: dict[str, Any]) -> None:
@@ -482,7 +566,8 @@ def rule_15_metrics_collector(c: Checker, spec: dict[str, Any]) -> None:
         http = as_map(source.get("httpGet"))
         hpath = (*METRICS_SOURCE, "httpGet")
         port = http.get("port")
-        if port in (None, 0, "0", ""):
+        # experiment_defaults.go defaults only a port that prints "0" (missing, 0, "0"); "" fails strconv.Atoi.
+        if port in (None, 0, "0"):
             port = DEFAULT_PROMETHEUS_PORT
         number = port if _int(port) is not None else int(port) if isinstance(port, str) and port.isdigit() else None
         if number is None or number <= 0:
@@ -509,6 +594,7 @@ def rule_15_metrics_collector(c: Checker, spec: dict[str, Any]) -> None:
 
 
 def rule_16_metrics_format(c: Checker, spec: dict[str, Any]) -> None:
+    """validator.go validateMetricsCollector: each filter compiles with Go's regexp and has two bracket pairs."""
     source = as_map(as_map(spec.get("metricsCollectorSpec")).get("source"))
     path = (*METRICS_SOURCE, "filter", "metricsFormat")
     for j, pattern in enumerate(as_list(as_map(source.get("filter")).get("metricsFormat"))):
@@ -517,95 +603,70 @@ def rule_16_metrics_format(c: Checker, spec: dict[str, Any]) -> None:
         problem = regex_problem(pattern)
         if problem:
             c.error("katib-16", path, f"`{pattern}`: {problem}", at=(*path, j))
+        elif regex.capture_groups(pattern) < 2:
+            # file-metricscollector.go parseLogsInTextFormat skips matches with fewer than 3 submatches.
+            c.warning("metrics-filter-groups", path,
+                      f"`{pattern}` has {regex.capture_groups(pattern)} capturing group(s): Katib accepts it, but its "
+                      "collector needs two (the metric name, then its value) and would never report a metric",
+                      at=(*path, j))
 
 
 def regex_problem(pattern: str) -> str | None:
-    """Why Katib's Go collector cannot use pattern as a metrics filter, or None.
-
-    Python's `re` stands in for Go's RE2: Go-only syntax is rewritten first,
-    and Python-only features RE2 refuses (look-around, back-references) are reported.
-    """
-    translated = re.sub(r"\\[pP](\{\w+\}|\w)", "a", pattern)
-    translated = re.sub(r"\[:\^?\w+:\]", "a", translated).replace(r"\z", r"\Z")
-    try:
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")
-            compiled = re.compile(translated)
-    except re.error as exc:
-        return f"not a valid regular expression: {exc.msg}"
-    try:
-        import re._parser as sre_parse  # the stdlib's own parse tree; no public API exposes it
-    except ImportError:  # pragma: no cover - older or newer layouts
-        return None if compiled.groups >= 2 else "needs two groups: the metric name, then its value"
-    tree = sre_parse.parse(translated)
-    for op, av in _walk_tree(tree):
-        if str(op) in ("ASSERT", "ASSERT_NOT"):
-            return "look-ahead/look-behind is not supported by Go's regexp (RE2)"
-        if str(op) in ("GROUPREF", "GROUPREF_EXISTS"):
-            return "back-references are not supported by Go's regexp (RE2)"
-    if _top_level_groups(tree) < 2:
-        return "needs two top-level groups: the metric name, then its value"
+    """Why Katib's webhook refuses pattern as a metrics filter, or None (see ``regex``)."""
+    error = regex.go_compile_error(pattern)
+    if error is not None:
+        return f"not a valid Go (RE2) regular expression: {error}"
+    if not regex.has_two_bracket_pairs(pattern):
+        return "needs two bracket pairs (Katib's rule: the metric name, then its value)"
     return None
 
 
-def _walk_tree(tree: Any) -> Iterator[tuple[Any, Any]]:
-    for op, av in tree:
-        yield op, av
-        for sub in _children(op, av):
-            yield from _walk_tree(sub)
-
-
-def _children(op: Any, av: Any) -> list[Any]:
-    name = str(op)
-    if name == "SUBPATTERN":
-        return [av[3]]
-    if name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-        return [av[2]]
-    if name == "BRANCH":
-        return list(av[1])
-    if name in ("ASSERT", "ASSERT_NOT"):
-        return [av[1]]
-    if name == "ATOMIC_GROUP":
-        return [av]
+def trial_pod_specs(ts: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
+    """(role, pod spec) for each pod template of a Job or Kubeflow training job trial; [] for other kinds."""
+    kind = ts.get("kind")
+    if kind == JOB_KIND:
+        return [("Job", as_map(as_map(as_map(ts.get("spec")).get("template")).get("spec")))]
+    if isinstance(kind, str) and kind in KUBEFLOW_JOB_KINDS:
+        return [(str(role), as_map(as_map(as_map(r).get("template")).get("spec")))
+                for key, replicas in as_map(ts.get("spec")).items() if str(key).endswith("ReplicaSpecs")
+                for role, r in as_map(replicas).items()]
     return []
 
 
-def _top_level_groups(tree: Any) -> int:
-    count = 0
-    for op, av in tree:
-        name = str(op)
-        if name == "SUBPATTERN":
-            count += 1 if av[0] is not None else _top_level_groups(av[3])
-        elif name in ("MAX_REPEAT", "MIN_REPEAT", "POSSESSIVE_REPEAT"):
-            count += _top_level_groups(av[2])
-        elif name == "BRANCH":
-            count += max((_top_level_groups(b) for b in av[1]), default=0)
-    return count
+def container_names(pod: dict[str, Any]) -> list[str]:
+    return [ct["name"] for ct in as_list(pod.get("containers")) if isinstance(ct, dict) and isinstance(ct.get("name"), str)]
 
 
 def primary_container(c: Checker, spec: dict[str, Any]) -> None:
-    """primaryContainerName must name a container of the trial pods (else no metrics are ever collected)."""
+    """primaryContainerName must name a container of every trial pod.
+
+    Katib's pod webhook (pod/inject_webhook.go Mutate -> pod/utils.go mutatePodEnv) runs on every pod of a
+    trial, primary or not, and fails the pod's creation when it has no container of that name; for the
+    primary pods wrapWorkerContainer fails the same way. The experiment webhook does not check it.
+    """
     tt = as_map(spec.get("trialTemplate"))
     name = tt.get("primaryContainerName")
     ts = tt.get("trialSpec")
     if not isinstance(name, str) or not name or not isinstance(ts, dict):
         return
-    names: list[str] = []
-    kind = ts.get("kind")
-    if kind == JOB_KIND:
-        pod_specs = [as_map(as_map(as_map(ts.get("spec")).get("template")).get("spec"))]
-    elif isinstance(kind, str) and kind in KUBEFLOW_JOB_KINDS:
-        pod_specs = [as_map(as_map(as_map(r).get("template")).get("spec"))
-                     for key, replicas in as_map(ts.get("spec")).items() if key.endswith("ReplicaSpecs")
-                     for r in as_map(replicas).values()]
-    else:
+    pods = trial_pod_specs(ts)
+    names = [n for _, pod in pods for n in container_names(pod)]
+    if not names:
         return
-    for pod in pod_specs:
-        names += [ct["name"] for ct in as_list(pod.get("containers")) if isinstance(ct, dict) and isinstance(ct.get("name"), str)]
-    if names and name not in names:
+    if name not in names:
         c.error("primary-container", (*TRIAL_TEMPLATE, "primaryContainerName"),
                 f"`{name}` names no container of the trial's pods{did_you_mean(name, names)} "
-                f"(containers: {', '.join(dict.fromkeys(names))}); Katib would never collect its metrics")
+                f"(containers: {', '.join(dict.fromkeys(names))}); Katib's pod webhook fails every trial pod "
+                "(pod/utils.go mutatePodEnv)")
+        return
+    for role, pod in pods:
+        if container_names(pod) and name not in container_names(pod):
+            # A warning: the upstream MPIJob example has this shape, and which pods the pod webhook
+            # reaches depends on the training operator's owner references.
+            c.warning("primary-container", (*TRIAL_TEMPLATE, "primaryContainerName"),
+                      f"the {role} pods have no container `{name}` (containers: {', '.join(container_names(pod))}); "
+                      "Katib's pod webhook adds KATIB_TRIAL_NAME to that container in every trial pod and refuses "
+                      "a pod without it (pod/utils.go mutatePodEnv)")
 
 
 def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopping: Sequence[str] = ()) -> list[Finding]:
@@ -635,6 +696,10 @@ def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopp
         primary_container(c, spec)
     elif isinstance(spec.get("trialTemplate"), dict):
         rule_11_trial_parameters(c, spec)
+    # Only once the trialParameters themselves are sound (a duplicate reference already explains a gap).
+    if isinstance(as_map(spec.get("trialTemplate")).get("trialParameters"), list) and \
+            not any(f.rule in ("katib-10", "katib-11") for f in c.findings):
+        unused_parameters(c, spec)
     rule_15_metrics_collector(c, spec)
     rule_16_metrics_format(c, spec)
     return c.findings

@@ -26,9 +26,10 @@ from decimal import Decimal, InvalidOperation
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-import jsonschema
+if TYPE_CHECKING:
+    import jsonschema
 
 from ..findings import ERROR, Finding, PathPart, UserError
 from ..yamlio import Document
@@ -45,6 +46,13 @@ KUBEFLOW_GROUP = "kubeflow.org"
 
 
 def _schema_root() -> Path:
+    # Located without importing kubernetes_validate: its __init__ loads python-jsonschema, which a
+    # valid document never needs (see schema.CompiledSchema).
+    from importlib.util import find_spec
+
+    spec = find_spec("kubernetes_validate")
+    if spec is not None and spec.submodule_search_locations:
+        return Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
     return Path(str(resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")))
 
 

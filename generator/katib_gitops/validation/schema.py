@@ -19,10 +19,13 @@ import difflib
 import json
 from functools import lru_cache
 from importlib import resources
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
-import jsonschema
+if TYPE_CHECKING:
+    import jsonschema
 
+# python-jsonschema (about 60 ms to import) is loaded only when a document is invalid, so a per-file
+# `validate` in a pre-commit hook starts fast (benchmarks/bench_startup.py).
 try:  # optional accelerator; validation is complete without it, only slower
     import jsonschema_rs as _rs
 except ImportError:  # pragma: no cover - depends on the environment
@@ -33,6 +36,7 @@ from ..yamlio import Document
 
 EXPERIMENT_SCHEMA = "experiment.schema.json"
 RULE = "schema"
+DEFAULT_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 # Keywords that carry documentation or Kubernetes merge hints, not constraints.
 _INERT = frozenset({
@@ -105,9 +109,9 @@ class CompiledSchema:
     messages need. Without jsonschema-rs every instance takes the slow path.
     """
 
-    def __init__(self, schema: dict[str, Any], draft: Any):
+    def __init__(self, schema: dict[str, Any], draft: Any = None):
         self.schema = schema
-        self._draft = draft
+        self._draft = draft  # None: chosen from the schema's $schema when first needed
         self._full: Any = None
         self._fast: Any = None
         if _rs is not None:
@@ -119,6 +123,11 @@ class CompiledSchema:
     @property
     def full(self) -> Any:
         if self._full is None:
+            if self._draft is None:
+                import jsonschema
+
+                self._draft = jsonschema.validators.validator_for(self.schema,
+                                                                  default=jsonschema.Draft202012Validator)
             self._full = self._draft(self.schema)
         return self._full
 
@@ -143,9 +152,8 @@ class CompiledSchema:
 def compile_schema(schema: Mapping[str, Any], definitions: Mapping[str, Any] | None = None) -> CompiledSchema:
     defs = definitions if definitions is not None else schema.get("$defs", {})
     inlined = inline_refs(schema, defs)
-    draft = jsonschema.validators.validator_for(schema, default=jsonschema.Draft202012Validator)
-    inlined["$schema"] = draft.META_SCHEMA["$schema"]
-    return CompiledSchema(inlined, draft)
+    inlined["$schema"] = schema.get("$schema", DEFAULT_DIALECT)
+    return CompiledSchema(inlined)
 
 
 def load_packaged_schema(name: str) -> dict[str, Any] | None:

@@ -1,0 +1,51 @@
+"""katib-gitops results: record each completed Experiment's best trial under results/<spec>.yaml."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from .status import add_live_option
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "results",
+        help="record completed Experiments' best trials in results/<spec>.yaml (with --write)",
+        description="For each completed Experiment of the repository (current or superseded), its best trial: "
+        "parameters, metrics, Experiment name and hash, completion time, trial counts. Without --write, print "
+        "what would be written; with --write, write results/<spec>.yaml (merged with what the file records "
+        "already; unchanged files are left alone, so re-running is idempotent).",
+    )
+    add_live_option(p)
+    p.add_argument("--write", action="store_true", help="write results/<spec>.yaml instead of printing")
+    p.add_argument("-C", "--repo", default=".", help="repository root or a directory inside it (default: .)")
+    p.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..live import load_live
+    from ..render import SpecErrors
+    from ..repo import load_repo
+    from ..results import results_files, write_results
+    from ..status import repo_status
+    from . import common
+
+    repo = load_repo(args.repo)
+    live = load_live(args.live)
+    try:
+        files = results_files(repo, repo_status(repo, live))
+    except SpecErrors as exc:
+        return common.print_findings(exc.findings)
+    if not args.write:
+        for rel, text in files.items():
+            sys.stdout.write(f"--- {rel}\n{text}")
+        if not files:
+            print("no completed Experiments")
+        return 0
+    written = write_results(repo, files)
+    for rel in written:
+        print(f"wrote {rel}")
+    if not written:
+        print(f"{len(files)} results file(s): up to date")
+    return 0

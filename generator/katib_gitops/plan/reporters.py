@@ -1,0 +1,150 @@
+"""A plan as text (terminal), markdown (a pull-request comment) and json; reporters only format."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from .model import ADDED, ACTIONS, REMOVED, REPLACED, UNCHANGED, UPDATED, Deployment, ExperimentPlan, Plan
+
+# Past these sizes the markdown folds details away (<details>), so the comment stays readable.
+FOLD_CHANGES = 8
+FOLD_EXPERIMENTS = 6
+# GitHub refuses comments longer than 65,536 characters.
+MAX_COMMENT = 60_000
+
+
+def _value(v: Any) -> str:
+    return "(none)" if v is None else json.dumps(v) if not isinstance(v, str) else v
+
+
+def _where(deployments: list[Deployment]) -> str:
+    if not deployments:
+        return "not deployed (no deployed overlay holds it)"
+    return ", ".join(f"{d.overlay} ({', '.join(d.via)})" for d in deployments)
+
+
+def _gpu_line(deployments: list[Deployment]) -> str | None:
+    with_gpus = [d for d in deployments if d.gpus_per_trial]
+    if not with_gpus:
+        return None
+    return "; ".join(f"{d.overlay}: {d.gpus_per_trial} GPU(s) per trial × {d.parallel} parallel = {d.gpus} GPU(s)"
+                     for d in with_gpus)
+
+
+def _budget(plan: Plan) -> str:
+    text = f"{plan.gpu_total} GPU(s) at once for the Experiments this change starts or changes"
+    if plan.gpu_kept:
+        text += f" (plus up to {plan.gpu_kept} held by replaced Experiments that are kept until they complete)"
+    return text
+
+
+def _counts(plan: Plan) -> str:
+    counts = {a: sum(1 for e in plan.experiments if e.action == a) for a in ACTIONS}
+    return ", ".join(f"{n} {a}" for a, n in counts.items())
+
+
+def _headline(e: ExperimentPlan) -> str:
+    if e.action == ADDED:
+        return f"+ {e.spec}: added as {e.new_name}"
+    if e.action == REMOVED:
+        return f"- {e.spec}: removed; {e.old_name} is {'pruned' if e.pruned else 'kept (its results survive)'}"
+    if e.action == REPLACED:
+        fate = "pruned" if e.pruned else "kept"
+        return f"± {e.spec}: replaced: {e.old_name} -> {e.new_name} (immutable fields changed; old Experiment {fate})"
+    return f"~ {e.spec}: updated in place: {e.new_name}"
+
+
+def _live(e: ExperimentPlan) -> str | None:
+    if e.live is None:
+        return None
+    reason = f" ({e.live.reason})" if e.live.reason else ""
+    return (f"live: {e.live.name} {e.live.condition}{reason}, {e.live.trials} trial(s), {e.live.running} running, "
+            f"resumePolicy {e.live.resume_policy}")
+
+
+def to_text(plan: Plan) -> str:
+    lines = []
+    for e in plan.experiments:
+        if e.action == UNCHANGED:
+            continue
+        lines.append(_headline(e))
+        lines.append(f"    deployed under {_where(e.deployments)}")
+        gpus = _gpu_line(e.deployments)
+        if gpus:
+            lines.append(f"    GPUs: {gpus}")
+        for c in e.changes:
+            lines.append(f"    {c.path}: {_value(c.old)} -> {_value(c.new)}")
+        if _live(e):
+            lines.append(f"    {_live(e)}")
+        lines += [f"    REFUSED by Katib: {r}" for r in e.refused]
+        lines += [f"    note: {n}" for n in e.notes]
+    unchanged = sum(1 for e in plan.experiments if e.action == UNCHANGED)
+    if unchanged:
+        lines.append(f"= {unchanged} unchanged")
+    lines.append(f"GPU budget: {_budget(plan)}.")
+    lines.append(f"Plan: {_counts(plan)}.")
+    return "\n".join(lines) + "\n"
+
+
+_ICONS = {ADDED: "🆕", REMOVED: "🗑️", REPLACED: "♻️", UPDATED: "✏️", UNCHANGED: "✅"}
+
+
+def _md(v: Any) -> str:
+    return f"`{_value(v)}`".replace("|", "\\|")
+
+
+def _md_experiment(e: ExperimentPlan) -> list[str]:
+    if e.action == REPLACED:
+        name = f"`{e.old_name}` → `{e.new_name}`"
+    else:
+        name = f"`{e.new_name or e.old_name}`"
+    out = [f"#### {_ICONS[e.action]} `{e.spec}`: {e.action}, {name}", ""]
+    out.append(f"- deployed under: {_where(e.deployments)}")
+    gpus = _gpu_line(e.deployments)
+    if gpus:
+        out.append(f"- GPU budget: {gpus}")
+    if e.live is not None:
+        out.append(f"- {_live(e)}")
+    out += [f"- ⛔ **Katib will refuse this sync**: {r}" for r in e.refused]
+    out += [f"- ⚠️ {n}" for n in e.notes]
+    if e.changes:
+        changes = [f"  - `{c.path}`: {_md(c.old)} → {_md(c.new)}" for c in e.changes]
+        label = "immutable fields changed" if e.action == REPLACED else "fields changed"
+        if len(changes) > FOLD_CHANGES:
+            out += [f"- <details><summary>{len(changes)} {label} (field-level diff)</summary>", "", *changes, "",
+                    "  </details>"]
+        else:
+            out += [f"- {label}:", *changes]
+    return out + [""]
+
+
+def to_markdown(plan: Plan) -> str:
+    changed = [e for e in plan.experiments if e.action != UNCHANGED]
+    unchanged = len(plan.experiments) - len(changed)
+    out = [f"### katib-gitops plan (against `{plan.base[:12]}`)", "", f"**{_counts(plan)}.**", "",
+           f"**GPU budget**: {_budget(plan)}.", ""]
+    if plan.live_source:
+        out += [f"Live state: `{plan.live_source}`.", ""]
+    if changed:
+        out += ["| spec | action | Experiment | deployed under | GPUs at once |", "| --- | --- | --- | --- | --- |"]
+        for e in changed:
+            name = f"`{e.old_name}` → `{e.new_name}`" if e.action == REPLACED else f"`{e.new_name or e.old_name}`"
+            where = ", ".join(f"`{d.overlay}`" for d in e.deployments) or "—"
+            out.append(f"| `{e.spec}` | {_ICONS[e.action]} {e.action} | {name} | {where} | {e.gpus} |")
+        out.append("")
+        details = [line for e in changed for line in _md_experiment(e)]
+        if len(changed) > FOLD_EXPERIMENTS:
+            out += ["<details><summary>Details per experiment</summary>", "", *details, "</details>", ""]
+        else:
+            out += details
+    if unchanged:
+        out += [f"✅ {unchanged} experiment(s) unchanged.", ""]
+    if any(e.action == REPLACED for e in plan.experiments):
+        out += ["Katib forbids editing an Experiment's spec beyond its trial counts, so a replaced "
+                "experiment starts again under a new name."]
+    text = "\n".join(out).rstrip() + "\n"
+    if len(text) > MAX_COMMENT:
+        cut = text[:MAX_COMMENT].rsplit("\n", 1)[0]
+        text = cut + "\n\n… (truncated: run `katib-gitops plan` for the full plan)\n"
+    return text

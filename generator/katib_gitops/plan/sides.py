@@ -1,0 +1,104 @@
+"""One side of a plan: the repository at a git ref or in the working tree, rendered in memory, and what it
+deploys (the overlays reached from its root kustomization and deploy/ manifests, each built with real
+kustomize in a scratch directory, so the working tree is never touched)."""
+
+from __future__ import annotations
+
+import subprocess
+import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from ..deployment import deployed_overlays, memory_reader, overlay_dirs
+from ..findings import Finding, UserError
+from ..render import RenderedExperiment, render_repo
+from ..repo import CONFIG_FILE, EXPERIMENTS_DIR, OVERLAYS_DIR, Repo, load_repo
+
+
+@dataclass
+class Side:
+    repo: Repo
+    experiments: dict[str, RenderedExperiment]  # by spec name
+    # overlay dir -> how it is deployed (root kustomization, deploy/argocd, deploy/flux)
+    deployed: dict[str, list[str]] = field(default_factory=dict)
+    # overlay dir -> Experiment name -> the Experiment as kustomize builds it
+    built: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+
+    def deployments(self, name: str) -> dict[str, dict[str, Any]]:
+        """overlay -> built Experiment, for each deployed overlay holding the Experiment called name."""
+        return {o: exps[name] for o, exps in self.built.items() if name in exps}
+
+
+def _git(root: Path, *args: str) -> str:
+    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+    if proc.returncode != 0:
+        msg = " ".join(proc.stderr.split()) or f"git {' '.join(args)} failed"
+        raise UserError(Finding(f"git: {msg}", file=str(root), line=0, column=0, rule="git"), exit_code=2)
+    return proc.stdout
+def default_base(root: Path) -> str:
+    """The merge base of HEAD with the default branch (origin/HEAD, else main or master)."""
+    candidates = []
+    try:
+        candidates.append(_git(root, "symbolic-ref", "-q", "--short", "refs/remotes/origin/HEAD").strip())
+    except UserError:
+        pass
+    candidates += ["origin/main", "origin/master", "main", "master"]
+    for ref in candidates:
+        if not ref:
+            continue
+        try:
+            return _git(root, "merge-base", "HEAD", ref).strip()
+        except UserError:
+            continue
+    return "HEAD"
+
+
+def _repo_at(repo: Repo, ref: str, into: Path) -> Repo:
+    """Materialise experiments/ and the settings file as they were at ref."""
+    prefix = _git(repo.root, "rev-parse", "--show-prefix").strip()
+    listing = _git(repo.root, "ls-tree", "-r", "--name-only", ref, "--", f"{EXPERIMENTS_DIR}/", CONFIG_FILE)
+    for rel in listing.splitlines():
+        rel_in_repo = rel[len(prefix):] if prefix and rel.startswith(prefix) else rel
+        blob = subprocess.run(["git", "-C", str(repo.root), "show", f"{ref}:{rel}"], capture_output=True, check=True).stdout
+        target = into / rel_in_repo
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_bytes(blob)
+    (into / EXPERIMENTS_DIR).mkdir(exist_ok=True)
+    return load_repo(into)
+
+
+
+
+def load_side(repo: Repo) -> Side:
+    """Render repo in memory, then build each overlay it deploys."""
+    result = render_repo(repo)
+    side = Side(repo, {r.spec.name: r for r in result.experiments})
+    read = memory_reader(result.files)
+    overlays = overlay_dirs(read, sorted({rel.rsplit("/", 1)[0] for rel in result.files
+                                          if rel.startswith(f"{OVERLAYS_DIR}/")}))
+    side.deployed = deployed_overlays(read, overlays)
+    if not side.deployed:
+        return side
+    from ..kustomize import build
+
+    with tempfile.TemporaryDirectory(prefix="katib-gitops-plan-build-") as tmp:
+        for rel, text in result.files.items():
+            target = Path(tmp) / rel
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_text(text, encoding="utf-8")
+        with ThreadPoolExecutor(max_workers=2) as pool:
+            outputs = dict(zip(side.deployed, pool.map(lambda o: build(Path(tmp) / o, f"{o} (kustomize build)"),
+                                                      side.deployed)))
+    for overlay, text in outputs.items():
+        side.built[overlay] = {str(d["metadata"].get("name")): d for d in yaml.safe_load_all(text)
+                               if isinstance(d, dict) and d.get("kind") == "Experiment"
+                               and isinstance(d.get("metadata"), dict)}
+    return side
+
+
+def side_at(repo: Repo, ref: str, scratch: Path) -> Side:
+    return load_side(_repo_at(repo, ref, scratch))

@@ -1,0 +1,143 @@
+"""results: each completed Experiment's outcome, recorded in git beside the spec that produced it.
+
+``results/<spec>.yaml`` lists, per Experiment made from the spec (one per hash), how it completed and its
+best trial: parameters, metrics, Experiment name and hash, completion time. Writing merges with what the
+file already records (an Experiment pruned from the cluster keeps its entry), in a fixed order, and leaves
+the file untouched when nothing changed: re-running is idempotent. ``check`` validates these files against
+``schemas/results.schema.json``.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from .findings import Finding, UserError
+from .repo import Repo
+from .status import ExperimentStatus
+
+RESULTS_DIR = "results"
+SCHEMA = "results.schema.json"
+HEADER = ("# Outcomes of experiments/{spec}.yaml, recorded by `katib-gitops results --write` from the live\n"
+          "# Experiments (best trial of each completed one). Review and commit; re-running is idempotent.\n")
+
+
+def record(row: ExperimentStatus) -> dict[str, Any] | None:
+    """The entry for one completed Experiment (None while it has not completed)."""
+    live = row.live
+    if live is None or not live.completed or live.state is None:
+        return None
+    entry: dict[str, Any] = {"name": row.name, "namespace": row.namespace, "hash": row.hash or "",
+                             "condition": live.state.type, "reason": live.state.reason,
+                             "completionTime": live.completion_time or ""}
+    entry["trials"] = {"total": live.count("trials"), "succeeded": live.count("trialsSucceeded"),
+                       "failed": live.count("trialsFailed"), "earlyStopped": live.count("trialsEarlyStopped"),
+                       "killed": live.count("trialsKilled"),
+                       "metricsUnavailable": live.count("trialMetricsUnavailable")}
+    best = live.best_trial
+    if best is not None:
+        entry["bestTrial"] = {"name": best.name, "parameters": dict(sorted(best.parameters.items())),
+                              "metrics": {k: dict(v) for k, v in sorted(best.metrics.items())}}
+    return entry
+
+
+def results_files(repo: Repo, rows: list[ExperimentStatus]) -> dict[str, str]:
+    """results/<spec>.yaml -> text, merged with what each file records already."""
+    from .yamlio import dump
+
+    by_spec: dict[str, dict[str, dict[str, Any]]] = {}
+    for row in rows:
+        entry = record(row)
+        if entry is not None:
+            by_spec.setdefault(row.spec, {})[entry["name"]] = entry
+    out = {}
+    for spec, entries in sorted(by_spec.items()):
+        rel = f"{RESULTS_DIR}/{spec}.yaml"
+        merged = {e["name"]: e for e in _existing(repo, rel)}
+        merged.update(entries)
+        ordered = sorted(merged.values(), key=lambda e: (str(e.get("completionTime", "")), str(e.get("name"))))
+        out[rel] = HEADER.format(spec=spec) + dump({"spec": spec, "experiments": ordered})
+    return out
+
+
+def _existing(repo: Repo, rel: str) -> list[dict[str, Any]]:
+    from .yamlio import load_file
+
+    path = repo.root / rel
+    if not path.exists():
+        return []
+    problems = file_findings(repo, path)
+    if problems:
+        raise UserError(problems[0])
+    docs = load_file(str(path), rel)
+    return list(docs[0].data["experiments"]) if docs else []
+
+
+def write_results(repo: Repo, files: dict[str, str]) -> list[str]:
+    """Write each file that changed (atomically, never through a symlink out of the repo); the ones written."""
+    root = repo.root.resolve()
+    target_dir = repo.root / RESULTS_DIR
+    if target_dir.is_symlink() or (target_dir.exists() and not target_dir.is_dir()):
+        raise UserError(Finding("refusing to write: results/ is not a plain directory of this repository",
+                                file=RESULTS_DIR, rule="write"), exit_code=2)
+    written = []
+    for rel, text in sorted(files.items()):
+        path = repo.root / rel
+        if path.is_symlink():
+            raise UserError(Finding("refusing to write through a symlink", file=rel, rule="write"), exit_code=2)
+        if path.exists() and path.read_bytes() == text.encode():
+            continue
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.parent.resolve().relative_to(root)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+        try:
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+            os.replace(tmp, path)
+        except BaseException:
+            Path(tmp).unlink(missing_ok=True)
+            raise
+        written.append(rel)
+    return written
+
+
+@lru_cache(maxsize=1)
+def _validator():
+    from .validation.schema import compile_schema, load_packaged_schema
+
+    return compile_schema(load_packaged_schema(SCHEMA))
+
+
+def file_findings(repo: Repo, path: Path) -> list[Finding]:
+    """A results file against schemas/results.schema.json, findings at its lines."""
+    from .validation.schema import schema_findings
+    from .yamlio import load_file
+
+    rel = repo.rel(path)
+    try:
+        docs = load_file(str(path), rel)
+    except UserError as exc:
+        return [exc.finding]
+    if len(docs) != 1:
+        return [Finding("a results file holds exactly one YAML document", file=rel, line=1, column=1,
+                        rule="results")]
+    findings = schema_findings(_validator(), docs[0].data, docs[0], (), "results")
+    spec = docs[0].data.get("spec") if isinstance(docs[0].data, dict) else None
+    if not findings and spec != path.stem:
+        findings.append(docs[0].finding(f"spec {spec!r} must match the file name {path.stem!r}", ["spec"],
+                                        rule="results"))
+    return findings
+
+
+def repo_results_findings(repo: Repo) -> list[Finding]:
+    d = repo.root / RESULTS_DIR
+    if not d.is_dir():
+        return []
+    out = []
+    for path in sorted(d.iterdir()):
+        if path.suffix in (".yaml", ".yml") and path.is_file() and not path.name.startswith("."):
+            out += file_findings(repo, path)
+    return out

@@ -1,0 +1,71 @@
+"""Formatting status rows: text (a line per Experiment), markdown (a table), json. Reporters only format."""
+
+from __future__ import annotations
+
+import json
+from typing import Sequence
+
+from .status import ExperimentStatus
+
+
+def _state(row: ExperimentStatus) -> str:
+    if row.live is None:
+        return "not on the cluster"
+    state = row.live.state
+    if state is None:
+        return "no condition yet"
+    return f"{state.type} ({state.reason})" if state.reason else state.type
+
+
+def _trials(row: ExperimentStatus) -> str:
+    if row.live is None:
+        return ""
+    c = row.live.count
+    return (f"{c('trialsSucceeded')} succeeded, {c('trialsFailed')} failed, {c('trialsRunning')} running"
+            f" of {c('trials')}")
+
+
+def _best(row: ExperimentStatus) -> str:
+    best = row.live.best_trial if row.live is not None else None
+    if best is None:
+        return ""
+    metrics = ", ".join(f"{k}={v.get('latest', v.get('max', ''))}" for k, v in sorted(best.metrics.items()))
+    params = ", ".join(f"{k}={v}" for k, v in sorted(best.parameters.items()))
+    return f"{best.name}: {metrics} ({params})"
+
+
+def _role(row: ExperimentStatus) -> str:
+    return f"superseded by {row.superseded_by}" if row.superseded_by else "current"
+
+
+def to_text(rows: Sequence[ExperimentStatus]) -> str:
+    lines = []
+    for r in rows:
+        where = f" [{', '.join(r.deployed_under)}]" if r.deployed_under else ""
+        lines.append(f"{r.spec_file}: {r.namespace}/{r.name} ({_role(r)}){where}: {_state(r)}")
+        if r.live is not None:
+            lines.append(f"    trials: {_trials(r)}")
+            if _best(r):
+                lines.append(f"    best: {_best(r)}")
+    return "\n".join(lines) + "\n" if lines else "no experiments\n"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|") or "—"
+
+
+def to_markdown(rows: Sequence[ExperimentStatus]) -> str:
+    out = ["| spec | Experiment | | deployed under | condition | trials | best trial |",
+           "| --- | --- | --- | --- | --- | --- | --- |"]
+    for r in rows:
+        out.append(f"| `{r.spec_file}` | `{r.namespace}/{r.name}` | {_cell(_role(r))} | "
+                   f"{_cell(', '.join(r.deployed_under))} | {_cell(_state(r))} | {_cell(_trials(r))} | "
+                   f"{_cell(_best(r))} |")
+    return "\n".join(out) + "\n"
+
+
+def to_json(rows: Sequence[ExperimentStatus]) -> str:
+    return json.dumps([r.to_dict() for r in rows], indent=2) + "\n"
+
+
+FORMATS = {"text": to_text, "markdown": to_markdown, "json": to_json}

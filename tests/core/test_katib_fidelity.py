@@ -1,0 +1,109 @@
+"""render against Katib's deeper behaviours (issue 9): what it writes is what Katib's webhook keeps."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import yaml
+
+from conftest import cli
+
+SPEC = """\
+name: fidelity
+objective: {maximize: accuracy}
+algorithm: random
+parameters:
+  lr: {double: [0.01, 0.1]}
+trial:
+  image: registry.example.com/trainer:1.0
+  command: [python3, train.py]
+"""
+
+
+def _kubeflow_trial(kind: str, replicas: str, role: str) -> str:
+    """A spec with a one-replica Kubeflow training job as its trial template."""
+    return SPEC.replace("""  image: registry.example.com/trainer:1.0
+  command: [python3, train.py]
+""", f"""  template:
+    apiVersion: kubeflow.org/v1
+    kind: {kind}
+    spec:
+      {replicas}:
+        {role}:
+          replicas: 1
+          template:
+            spec:
+              containers:
+                - name: training-container
+                  image: registry.example.com/trainer:1.0
+                  command: [python3, train.py, "--lr=${{trialParameters.lr}}"]
+""")
+
+
+def _repo(tmp_path: Path, spec: str) -> Path:
+    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments" / "fidelity.yaml").write_text(spec)
+    return tmp_path
+
+
+def test_profile_shm_size_is_written_in_go_canonical_form(tmp_path: Path) -> None:
+    """Katib's Job round trip refuses `1024Mi` outside resources (Go writes `1Gi`): render writes `1Gi`."""
+    repo = _repo(tmp_path, SPEC + "profiles:\n  gpu:\n    shm: {sizeLimit: 1024Mi}\n")
+    assert cli("render", "-C", str(repo), "-q") == 0
+    shm = (repo / "overlays" / "gpu" / "fidelity" / "shm.yaml").read_text()
+    assert "sizeLimit: 1Gi" in shm and "1024Mi" not in shm
+
+
+def test_template_that_never_uses_a_parameter_fails_render_at_the_spec_line(tmp_path: Path, capsys) -> None:
+    spec = SPEC.replace("""  image: registry.example.com/trainer:1.0
+  command: [python3, train.py]
+""", """  template:
+    apiVersion: batch/v1
+    kind: Job
+    spec:
+      template:
+        spec:
+          restartPolicy: Never
+          containers:
+            - name: training-container
+              image: registry.example.com/trainer:1.0
+              command: [python3, train.py]
+""")
+    repo = _repo(tmp_path, spec)
+    assert cli("render", "-C", str(repo)) == 1
+    out = capsys.readouterr().err
+    assert "experiments/fidelity.yaml:5:" in out  # the line of `lr:`
+    assert "parameter lr is never passed to the trial: use ${trialParameters.lr}" in out
+    assert not (repo / "base").exists()
+
+
+def test_kind_without_default_conditions_fails_render_naming_them(tmp_path: Path, capsys) -> None:
+    spec = _kubeflow_trial("PaddleJob", "paddleReplicaSpecs", "Worker")
+    repo = _repo(tmp_path, spec)
+    assert cli("render", "-C", str(repo)) == 1
+    out = capsys.readouterr().err
+    assert "successCondition and failureCondition must be specified" in out
+    assert "not for PaddleJob" in out
+    assert not (repo / "base").exists()
+
+
+def test_empty_primary_pod_labels_get_the_kubeflow_default(tmp_path: Path) -> None:
+    """experiment_defaults.go replaces an empty primaryPodLabels for Kubeflow kinds: render writes the default."""
+    spec = _kubeflow_trial("PyTorchJob", "pytorchReplicaSpecs", "Master").replace(
+        "  template:\n", "  primaryPodLabels: {}\n  template:\n", 1) + "profiles: {cpu: null, gpu: null}\n"
+    repo = _repo(tmp_path, spec)
+    assert cli("render", "-C", str(repo), "-q") == 0
+    exp = yaml.safe_load((repo / "base" / "fidelity.yaml").read_text())
+    assert exp["spec"]["trialTemplate"]["primaryPodLabels"] == {"training.kubeflow.org/job-role": "master"}
+
+
+def test_spec_check_does_not_import_the_validation_engine() -> None:
+    """Imports run one way: validation -> spec_check -> render (no spec_check <-> validation cycle)."""
+    import ast
+
+    import katib_gitops.spec_check as module
+
+    tree = ast.parse(Path(module.__file__).read_text())
+    imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
+    imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
+    assert not any("validation" in name for name in imported)
