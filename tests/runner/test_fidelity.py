@@ -7,6 +7,7 @@ the Katib source each behaviour comes from is named in the runner's modules.
 from __future__ import annotations
 
 import json
+import re
 from pathlib import Path
 
 import pytest
@@ -272,3 +273,34 @@ def test_numeric_axes_get_readable_ticks():
     pos, ticks, labels = _axis(plan.parameters[0], records)
     assert 3 <= len(labels) <= 7 and all(len(label) <= 5 for label in labels)
     assert all(0.0 <= p <= 1.0 for p in ticks) and json.dumps(labels)
+
+
+# 9. Algorithm settings: what the service refuses fails the run up front, with validate's message
+
+@pytest.mark.parametrize("algorithm, refused", [
+    ({"algorithmName": "tpee"}, True),  # not an algorithm of the default katib-config
+    ({"algorithmName": "tpe", "algorithmSettings": [{"name": "n_startup_trials", "value": "5"}]}, True),  # hyperopt
+    ({"algorithmName": "random", "algorithmSettings": [{"name": "random_state", "value": "-1"}]}, True),
+    ({"algorithmName": "bayesianoptimization", "algorithmSettings": [{"name": "acq_func", "value": "UCB"}]}, True),
+    ({"algorithmName": "multivariate-tpe", "algorithmSettings": [{"name": "n_startup_trials", "value": "2"}]}, False),
+    ({"algorithmName": "cmaes", "algorithmSettings": [{"name": "restart_strategy", "value": "bipop"}]}, False),
+])
+def test_run_refuses_up_front_what_the_suggestion_service_refuses(tmp_path, capsys, algorithm, refused):
+    exp = experiment(["sh", "-c", "echo accuracy=0.5 ${trialParameters.x} ${trialParameters.y}"],
+                     max_trials=1, parallel=1, max_failed=1, parameters=[
+                         {"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.9"}},
+                         {"name": "y", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "5"}}])
+    exp["spec"]["algorithm"] = algorithm
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(yaml.safe_dump(exp))
+    cli_main(["validate", str(spec)])
+    by_validate = [re.sub(r" \[[\w-]+\]$", "", line) for line in capsys.readouterr().out.splitlines()
+                   if ": spec.algorithm" in line]  # FILE:LINE:COL: PATH: message [rule]
+    code, records, text = run_cli(tmp_path, exp, capsys=capsys)
+    if refused:
+        assert code in (1, 2) and records == [] and not (tmp_path / "out").exists(), text
+        assert "spec.algorithm" in text and "Traceback" not in text
+        if by_validate:  # validate models this service's check: run says exactly what it says
+            assert by_validate[0] in text
+    else:
+        assert code == 0 and len(records) == 1 and not by_validate

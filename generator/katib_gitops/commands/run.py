@@ -52,14 +52,20 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run)
 
 
-def _is_experiment(path: Path) -> dict | None:
+def _manifest(path: Path):
+    """The file's Experiment document when it is a Katib Experiment manifest, else None."""
     from ..yamlio import load_file
 
     docs = [d for d in load_file(str(path)) if isinstance(d.data, dict)]
     if len(docs) == 1 and docs[0].data.get("kind") == "Experiment" and \
             str(docs[0].data.get("apiVersion", "")).startswith("kubeflow.org/"):
-        return docs[0].data
+        return docs[0]
     return None
+
+
+def _is_experiment(path: Path) -> dict | None:
+    doc = _manifest(path)
+    return doc.data if doc is not None else None
 
 
 def load_inputs(spec: Path, profile: str | None):
@@ -139,6 +145,12 @@ def _run(args: argparse.Namespace) -> int:
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise _usage(f"--out {args.out} is not a directory", args.spec)
     experiment, env, gpus_per_trial = load_inputs(spec, args.profile)
+    # What the suggestion service refuses fails the run before a trial, with validate's message.
+    from ..runner.admission import refusal
+
+    refused = refusal(experiment, _manifest(spec), args.spec)
+    if refused is not None:
+        raise UserError(refused)
     root = find_root(spec.resolve().parent)
     name = str((experiment.get("metadata") or {}).get("name") or spec.stem)
     options = RunOptions(

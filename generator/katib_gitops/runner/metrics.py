@@ -118,16 +118,16 @@ class TextParser:
         if not any(m in line for m in self.metric_names):
             return []
         first, _, rest = line.partition(" ")
-        stamp = parse_timestamp(first) if rest else None
-        out = []
+        stamp = (parse_timestamp(first) if rest else None) or ZERO_TIME
+        return [Report(name, value, stamp) for name, value in self._matches(line) if name in self.metric_names]
+
+    def _matches(self, line: str):
+        """(name, value) of every filter match, as FindAllStringSubmatch gives them (groups 1 and 2)."""
         for pattern in self.patterns:
+            if pattern.groups < 2:
+                continue
             for match in pattern.finditer(line):
-                if pattern.groups < 2:
-                    continue
-                name, value = (match.group(1) or "").strip(), (match.group(2) or "").strip()
-                if name in self.metric_names:
-                    out.append(Report(name, value, stamp or ZERO_TIME))
-        return out
+                yield (match.group(1) or "").strip(), (match.group(2) or "").strip()
 
     def watch_line(self, line: str, metric: str) -> list[float]:
         """The rule metric's values on a line, as the early-stopping watcher reads them.
@@ -139,17 +139,13 @@ class TextParser:
         if metric not in line:
             return []
         values = []
-        for pattern in self.patterns:
-            for match in pattern.finditer(line):
-                if pattern.groups < 2:
-                    continue
-                name, text = (match.group(1) or "").strip(), (match.group(2) or "").strip()
-                value = _go_float(text)
-                if value is None:
-                    raise MetricsError(f"the metrics collector stopped: unable to parse value {text!r} "
-                                       f"to float for metric {name} (early stopping is watching {metric})")
-                if name == metric:
-                    values.append(value)
+        for name, text in self._matches(line):
+            value = _go_float(text)
+            if value is None:
+                raise MetricsError(f"the metrics collector stopped: unable to parse value {text!r} "
+                                   f"to float for metric {name} (early stopping is watching {metric})")
+            if name == metric:
+                values.append(value)
         return values
 
 
