@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from .findings import UserError
+from .profiles.model import conflicts, repo_profiles
 from .repo import CONFIG_FILE, ArgoSettings, FluxSettings, GitSource, RepoConfig
 from .yamlio import load_one
 
@@ -17,7 +18,11 @@ from .yamlio import load_one
 def _validator() -> Any:
     import jsonschema
 
-    schema = json.loads(resources.files("katib_gitops.schemas").joinpath("config.schema.json").read_text())
+    files = resources.files("katib_gitops.schemas")
+    schema = json.loads(files.joinpath("config.schema.json").read_text())
+    # One definition of a profile, in spec.schema.json: the settings file and a spec's overrides take the same keys.
+    spec_defs = json.loads(files.joinpath("spec.schema.json").read_text())["$defs"]
+    schema["$defs"] = {**spec_defs, **schema.get("$defs", {})}
     return jsonschema.validators.validator_for(schema)(schema)
 
 
@@ -33,9 +38,19 @@ def parse_config(path: Path) -> RepoConfig:
     d = doc.data
     git, argo, flux = d.get("git", {}), d.get("argocd", {}), d.get("flux", {})
     dg, da, df = GitSource(), ArgoSettings(), FluxSettings()
+    profiles = repo_profiles(d.get("profiles"))
+    for name, profile in profiles.items():
+        for path, message in conflicts(profile):
+            raise UserError(doc.finding(message, ["profiles", name, *path], rule="profile"))
+    default = d.get("defaultProfile", RepoConfig.default_profile)
+    if default not in profiles:
+        raise UserError(doc.finding(f"no profile {default!r} (have: {', '.join(sorted(profiles))}); define it under "
+                                    "profiles:", ["defaultProfile"], rule="profile"))
     return RepoConfig(
         namespace=d.get("namespace", RepoConfig.namespace),
-        default_profile=d.get("defaultProfile", RepoConfig.default_profile),
+        default_profile=default,
+        profiles=profiles,
+        sync=d.get("sync", RepoConfig.sync),
         prune=d.get("prune", False),
         create_namespace=d.get("createNamespace", False),
         git=GitSource(repo_url=git.get("repoURL", dg.repo_url), revision=git.get("revision", dg.revision),

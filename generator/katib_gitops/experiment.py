@@ -185,7 +185,13 @@ def short_form_job(spec: Spec) -> dict[str, Any]:
         container["workingDir"] = t.working_dir
     if t.env:
         container["env"] = env_list(t.env)
+    if t.resources:
+        container["resources"] = copy.deepcopy(dict(t.resources))
+    if t.volume_mounts:
+        container["volumeMounts"] = [dict(m) for m in t.volume_mounts]
     pod_spec: dict[str, Any] = {}
+    if t.service_account:
+        pod_spec["serviceAccountName"] = t.service_account
     sec = t.security
     if sec is not None:
         pod_sc: dict[str, Any] = {}
@@ -202,8 +208,18 @@ def short_form_job(spec: Spec) -> dict[str, Any]:
             c_sc["capabilities"] = {"drop": ["ALL"]}
         container["securityContext"] = c_sc
     pod_spec["containers"] = [container]
+    if t.image_pull_secrets:
+        pod_spec["imagePullSecrets"] = [{"name": n} for n in t.image_pull_secrets]
+    if t.volumes:
+        pod_spec["volumes"] = [copy.deepcopy(dict(v)) for v in t.volumes]
+    if t.node_selector:
+        pod_spec["nodeSelector"] = dict(t.node_selector)
+    if t.affinity:
+        pod_spec["affinity"] = copy.deepcopy(dict(t.affinity))
     if t.tolerations:
         pod_spec["tolerations"] = [dict(x) for x in t.tolerations]
+    if t.priority_class:
+        pod_spec["priorityClassName"] = t.priority_class
     pod_spec["restartPolicy"] = t.restart_policy
     template: dict[str, Any] = {}
     meta: dict[str, Any] = {}

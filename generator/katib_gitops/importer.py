@@ -45,8 +45,13 @@ def _drop_empty(value: Any) -> Any:
     return value
 
 
-def import_experiment(doc: Document) -> dict[str, Any]:
-    """The spec (as a plain mapping in reading order) for the Experiment in doc."""
+def import_experiment(doc: Document, default_profile: str = "cpu") -> dict[str, Any]:
+    """The spec (as a plain mapping in reading order) for the Experiment in doc.
+
+    The spec deploys under the repository's default profile, switched off for it (`profiles: {cpu: null}`), so
+    rendering it deploys exactly the imported Experiment, resources included; choosing a profile (`profile:`)
+    or dropping that line is how its author opts in.
+    """
     from .validation import kubernetes
     from .validation.schema import check_experiment
 
@@ -98,6 +103,7 @@ def import_experiment(doc: Document) -> dict[str, Any]:
     param_names = {p.get("name") for p in spec.get("parameters") or []}
     out["trial"] = _trial(spec, out, [tp for tp in tps if tp.get("reference") not in param_names])
     result = _verified(doc, out)
+    result["profiles"] = {default_profile: None}
     return result
 
 
@@ -205,8 +211,6 @@ def _trial(spec: dict[str, Any], out: dict[str, Any], refs: list[dict[str, Any]]
         if short is not None:
             trial = {**{k: v for k, v in trial.items() if k != "template"}, **short}
             trial = _order_trial(trial)
-    if kind not in ("Job", "PyTorchJob", "TFJob", "XGBoostJob", "MPIJob") or "configMap" in trial:
-        out["profiles"] = {"cpu": None, "gpu": None}
     return trial
 
 
@@ -359,4 +363,8 @@ def dump_spec(spec: dict[str, Any], source: str) -> str:
 
     data = convert(spec)
     data.yaml_set_start_comment(f"Imported from {source} by katib-gitops import.")
+    if "profiles" in data:
+        data.yaml_set_comment_before_after_key(
+            "profiles", before="Deployed as imported: the default profile adds nothing to this experiment.\n"
+            "Drop the line below (or choose `profile:`) to take a profile's settings.")
     return dump_roundtrip(data)

@@ -7,15 +7,19 @@ to file text); ``write_tree`` (in ``writer``) puts it on disk. ``check`` and
 
 from __future__ import annotations
 
+import copy
+import difflib
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from . import overlays
 from .experiment import build_experiment
 from .findings import Finding, UserError
 from .naming import experiment_name, spec_hash
-from .profiles import profile_for, spec_profiles
+from .profiles import layout
+from .profiles.layout import PROFILE_LABEL
+from .profiles.model import Profile, conflicts, for_experiment
+from .profiles.patches import ProfileConflict, profile_patches
 from .repo import BASE_DIR, CONFIG_FILE, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
 from .spec import Spec, check_document, parse, spec_document
 from .yamlio import Document, dump
@@ -25,11 +29,14 @@ KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
 
 @dataclass
 class RenderedExperiment:
+    """One Experiment: a spec deployed under one of its profiles."""
+
     spec: Spec
     document: Document  # the spec file, for positions in errors
-    experiment: dict[str, Any]
-    # profile -> concern -> JSON 6902 operations (None: in that overlay, unpatched)
-    patches: dict[str, dict[str, list[dict[str, Any]]] | None]
+    profile: str
+    experiment: dict[str, Any]  # as base/<profile>/<spec>.yaml holds it (named, unpatched)
+    patches: dict[str, list[dict[str, Any]]]  # concern -> JSON 6902 operations the overlay adds
+    settings: Profile | None = None
 
     @property
     def name(self) -> str:
@@ -37,7 +44,11 @@ class RenderedExperiment:
 
     @property
     def base_file(self) -> str:
-        return f"{BASE_DIR}/{self.spec.name}.yaml"
+        return f"{BASE_DIR}/{self.profile}/{self.spec.name}.yaml"
+
+    @property
+    def key(self) -> tuple[str, str]:
+        return (self.spec.name, self.profile)
 
 
 @dataclass
@@ -45,10 +56,7 @@ class RenderResult:
     experiments: list[RenderedExperiment]
     files: dict[str, str] = field(default_factory=dict)
     warnings: list[Finding] = field(default_factory=list)
-
-    @property
-    def profiles(self) -> list[str]:
-        return profile_names(self.experiments)
+    profiles: list[str] = field(default_factory=list)  # the overlays written, sorted
 
 
 def header(source: str) -> str:
@@ -112,90 +120,123 @@ def experiment_annotations(repo: Repo, spec: Spec) -> dict[str, str]:
     return fn(repo.config, prune) if fn else {}
 
 
-def render_experiment(repo: Repo, spec: Spec, doc: Document) -> RenderedExperiment:
+def chosen_profiles(repo: Repo, spec: Spec) -> tuple[str, ...]:
+    return spec.profile if spec.profile is not None else (repo.config.default_profile,)
+
+
+def render_spec(repo: Repo, spec: Spec, doc: Document) -> list[RenderedExperiment]:
+    """One Experiment per profile the spec deploys under, each named after its own base and overlay patches."""
     base = build_experiment(spec)
     if not spec.namespace:
         base["metadata"]["namespace"] = repo.config.namespace
         # keep metadata keys in reading order: name, namespace, labels, annotations
         base["metadata"] = {k: base["metadata"][k] for k in ("name", "namespace", *[
             k for k in base["metadata"] if k not in ("name", "namespace")])}
-    patches: dict[str, dict[str, list[dict[str, Any]]] | None] = {}
-    for pname, profile in spec_profiles(spec).items():
-        patches[pname] = None if profile is None else _patches_or_error(spec, doc, base, profile)
-    digest = spec_hash(base["spec"], patches)
-    base["metadata"]["name"] = experiment_name(spec, digest, doc.finding)
     annotations = {**base["metadata"].get("annotations", {}), **experiment_annotations(repo, spec)}
-    if annotations:
-        base["metadata"]["annotations"] = annotations
-    return RenderedExperiment(spec, doc, base, patches)
+    overrides = dict(spec.profiles)
+    chosen = chosen_profiles(repo, spec)
+    if len(chosen) > 1 and not spec.hash_name:
+        raise UserError(doc.finding("hashName: false gives every profile's Experiment the same name; deploy under "
+                                    "one profile, or keep the hash", ["hashName"], rule="profile"))
+    out = []
+    for i, pname in enumerate(chosen):
+        settings = for_experiment(repo.config.profiles, pname, overrides)
+        where = ["profile", i] if isinstance(doc.data.get("profile"), list) else ["profile"]
+        if spec.profile is None:
+            where = ["name"]
+        if settings is None:
+            known = sorted({*repo.config.profiles, *overrides})
+            hint = difflib.get_close_matches(pname, known, n=1)
+            raise UserError(doc.finding(
+                f"no profile {pname!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+                + f" (katib-gitops.yaml has: {', '.join(sorted(repo.config.profiles))})", where, rule="profile"))
+        for path, message in conflicts(settings):
+            in_spec = pname in overrides and path[0] in (overrides[pname] or {})
+            raise UserError(doc.finding(message, ["profiles", pname, *path] if in_spec else where, rule="profile"))
+        experiment = base if i == len(chosen) - 1 else copy.deepcopy(base)
+        experiment["metadata"]["labels"] = {**experiment["metadata"]["labels"], PROFILE_LABEL: pname}
+        patches = _patches_or_error(spec, doc, experiment, settings, where)
+        digest = spec_hash(experiment["spec"], {"profile": pname, "patches": patches})
+        experiment["metadata"]["name"] = experiment_name(spec, digest, doc.finding)
+        if annotations:
+            experiment["metadata"]["annotations"] = dict(annotations)
+        out.append(RenderedExperiment(spec, doc, pname, experiment, patches, settings))
+    return out
 
 
-def _patches_or_error(spec: Spec, doc: Document, base: dict[str, Any], profile: Any) -> dict[str, Any]:
+def _patches_or_error(spec: Spec, doc: Document, base: dict[str, Any], profile: Profile,
+                      where: list[Any]) -> dict[str, Any]:
     try:
-        return overlays.profile_patches(spec, base, profile)
-    except UserError as exc:
-        # Point at the spec's trial section rather than line 1.
-        raise UserError(doc.finding(exc.finding.message, ["trial"], rule=exc.finding.rule)) from None
+        return profile_patches(base, profile)
+    except ProfileConflict as exc:
+        raise UserError(doc.finding(exc.message, _trial_path(spec, doc, exc.trial_field, where),
+                                    rule="profile")) from None
 
 
-def profile_names(experiments: list[RenderedExperiment]) -> list[str]:
-    names = {"cpu", "gpu"}
-    for r in experiments:
-        names.update(r.patches)
-    return sorted(names)
-
-
-def _patches_for(r: RenderedExperiment, profile: str) -> dict[str, list[dict[str, Any]]]:
-    if profile in r.patches:
-        return r.patches[profile] or {}
-    settings = profile_for(r.spec, profile)
-    if settings is None:
-        return {}
-    return overlays.profile_patches(r.spec, r.experiment, settings)
+def _trial_path(spec: Spec, doc: Document, trial_field: tuple[Any, ...], fallback: list[Any]) -> list[Any]:
+    """The spec line of the trial setting a profile conflicts with (the profile choice when there is none)."""
+    trial = doc.data.get("trial") or {}
+    if spec.trial.template is not None:
+        return ["trial", "template"]
+    if not trial_field or trial_field[0] not in trial:
+        return ["trial"] if trial_field and spec.trial.config_map is None and trial_field[0] != "template" \
+            else fallback
+    path: list[Any] = ["trial", trial_field[0]]
+    node = trial[trial_field[0]]
+    for part in trial_field[1:]:
+        if isinstance(node, dict) and part in node:
+            path.append(part)
+            node = node[part]
+        else:
+            break
+    return path
 
 
 def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) -> RenderResult:
     loaded = load_specs(repo) if specs is None else specs
-    rendered = [render_experiment(repo, spec, doc) for spec, doc in loaded]
+    rendered = [r for spec, doc in loaded for r in render_spec(repo, spec, doc)]
     overridden = namespace_findings(repo, rendered)
     if overridden:
         raise SpecErrors(overridden)
     result = RenderResult(rendered)
     files = result.files
     all_specs = f"{EXPERIMENTS_DIR}/"
+    by_profile: dict[str, list[RenderedExperiment]] = {repo.config.default_profile: []}
     for r in rendered:
         files[r.base_file] = header(r.spec.path) + dump(r.experiment)
-    base_resources = sorted(f"{r.spec.name}.yaml" for r in rendered)
-    if repo.config.create_namespace:
-        files[f"{BASE_DIR}/namespace.yaml"] = header(CONFIG_FILE) + dump(namespace_manifest(repo))
-        base_resources.insert(0, "namespace.yaml")
+        by_profile.setdefault(r.profile, []).append(r)
+    result.profiles = sorted(by_profile)
     files[f"{BASE_DIR}/kustomization.yaml"] = header(all_specs) + dump(
-        {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": base_resources})
-    dumped: dict[str, str] = {}  # most specs share their patches (same profile, same concern): dump each once
-    for profile in result.profiles:
-        patch_entries = []
-        for r in sorted(rendered, key=lambda x: x.spec.name):
-            for concern, ops in _patches_for(r, profile).items():
-                rel = f"{r.spec.name}/{concern}.yaml"
-                key = repr(ops)  # exact: tells 1, 1.0, "1" and True apart
-                if key not in dumped:
-                    dumped[key] = dump(ops)
-                files[f"{OVERLAYS_DIR}/{profile}/{rel}"] = header(r.spec.path) + dumped[key]
-                patch_entries.append({"path": rel, "target": {
-                    "group": "kubeflow.org", "version": "v1beta1", "kind": "Experiment", "name": r.name}})
-        kust: dict[str, Any] = {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": ["../../base"]}
-        if patch_entries:
-            kust["patches"] = patch_entries
-        files[f"{OVERLAYS_DIR}/{profile}/kustomization.yaml"] = header(all_specs) + dump(kust)
+        {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": list(result.profiles)})
     default = repo.config.default_profile
-    if default not in result.profiles:
-        raise UserError(Finding(f"default profile {default!r} is not a profile of any spec (have: {', '.join(result.profiles)})",
-                                path=("defaultProfile",), file=CONFIG_FILE, line=1, column=1, rule="config"))
+    overlay_header = header(f"{CONFIG_FILE} and {all_specs}")
+    for profile in result.profiles:
+        members = sorted(by_profile[profile], key=lambda x: x.spec.name)
+        files[f"{BASE_DIR}/{profile}/kustomization.yaml"] = header(all_specs) + dump(
+            {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
+             "resources": [f"{r.spec.name}.yaml" for r in members]})
+        groups = layout.group(layout.Member(r.spec.name, _trial_kind(r), r.patches) for r in members)
+        for g in groups:
+            files[f"{OVERLAYS_DIR}/{profile}/{g.file}"] = overlay_header + layout.patch_text(profile, g, dump)
+        custom = repo.root / OVERLAYS_DIR / profile / layout.CUSTOM_DIR
+        has_custom = not custom.is_symlink() and (custom / "kustomization.yaml").is_file()
+        kust = layout.overlay_kustomization(profile, groups, has_custom)
+        if repo.config.create_namespace and profile == default:
+            # In one overlay only, so that overlays synced apart never fight over the Namespace.
+            files[f"{OVERLAYS_DIR}/{profile}/namespace.yaml"] = header(CONFIG_FILE) + dump(namespace_manifest(repo))
+            kust["resources"].insert(0, "namespace.yaml")
+        files[f"{OVERLAYS_DIR}/{profile}/kustomization.yaml"] = overlay_header + dump(kust)
+    # The root deploys every overlay: each Experiment is in exactly one of them, under its own name.
     files["kustomization.yaml"] = header(all_specs) + dump(
-        {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": [f"{OVERLAYS_DIR}/{default}"]})
+        {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
+         "resources": [f"{OVERLAYS_DIR}/{p}" for p in result.profiles]})
     files.update(deploy_files(repo, result.profiles))
     result.warnings.extend(security_warnings(rendered))
     return result
+
+
+def _trial_kind(r: RenderedExperiment) -> str:
+    return str(((r.experiment["spec"]["trialTemplate"].get("trialSpec") or {}).get("kind")) or "trial")
 
 
 def namespace_findings(repo: Repo, rendered: list[RenderedExperiment]) -> list[Finding]:
@@ -209,7 +250,7 @@ def namespace_findings(repo: Repo, rendered: list[RenderedExperiment]) -> list[F
     if not repo.config.flux.enabled:
         return []
     out = []
-    for r in rendered:
+    for r in {id(r.spec): r for r in rendered}.values():  # once per spec, whatever its number of profiles
         if r.spec.namespace and r.spec.namespace != repo.config.namespace:
             out.append(r.document.finding(
                 f"namespace {r.spec.namespace!r} differs from the repository's {repo.config.namespace!r}, which "
@@ -272,6 +313,7 @@ def load_for_run(spec_path: str | Path, profile: str | None = None) -> RunInputs
     The whole tree is rendered (as `render` would) into a scratch directory, so
     the runner sees exactly the Experiment Argo CD or Flux would apply.
     """
+    import shutil
     import tempfile
 
     import yaml
@@ -288,19 +330,28 @@ def load_for_run(spec_path: str | Path, profile: str | None = None) -> RunInputs
         raise UserError(Finding(f"not a spec of the repository at {repo.root} (specs live in experiments/)",
                                 file=str(spec_path), line=0, column=0, rule="io"), exit_code=2)
     result = render_repo(repo, loaded)
-    profile = profile or repo.config.default_profile
-    if profile not in result.profiles:
-        raise UserError(Finding(f"no profile {profile!r} (have: {', '.join(result.profiles)})",
+    spec = wanted[0]
+    deployed = chosen_profiles(repo, spec)
+    if profile is None:
+        profile = repo.config.default_profile if repo.config.default_profile in deployed else deployed[0]
+    if profile not in deployed:
+        raise UserError(Finding(f"{spec.name} is not deployed under profile {profile!r}; it deploys under "
+                                f"{', '.join(deployed)} (add {profile!r} to its `profile:` to run it there)",
                                 file=str(spec_path), line=0, column=0, rule="profile"), exit_code=2)
-    rendered = next(r for r in result.experiments if r.spec is wanted[0])
+    rendered = next(r for r in result.experiments if r.spec is spec and r.profile == profile)
     with tempfile.TemporaryDirectory(prefix="katib-gitops-run-") as tmp:
         scratch = Repo(Path(tmp), repo.config)
         write_tree(scratch, result.files)
+        custom = repo.root / OVERLAYS_DIR / profile / layout.CUSTOM_DIR
+        if custom.is_dir() and not custom.is_symlink():
+            # The team's own component is part of what the overlay deploys.
+            shutil.copytree(custom, Path(tmp) / OVERLAYS_DIR / profile / layout.CUSTOM_DIR, symlinks=True)
         docs = yaml.safe_load_all(kustomize.build(Path(tmp) / OVERLAYS_DIR / profile, f"{OVERLAYS_DIR}/{profile}"))
         experiment = next(d for d in docs if d and d.get("kind") == "Experiment"
                           and d["metadata"]["name"] == rendered.name)
-    settings = profile_for(rendered.spec, profile)
-    return RunInputs(experiment, _literal_env(experiment), settings.gpus if settings else 0)
+    settings = rendered.settings
+    gpus = settings.gpus if settings is not None and not settings.disabled else 0
+    return RunInputs(experiment, _literal_env(experiment), gpus)
 
 
 def _literal_env(experiment: dict[str, Any]) -> dict[str, str]:

@@ -10,8 +10,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Mapping
 
 from .findings import UserError
+from .profiles.model import Profile, repo_profiles
 
 CONFIG_FILE = "katib-gitops.yaml"
 EXPERIMENTS_DIR = "experiments"
@@ -50,7 +52,12 @@ class FluxSettings:
 @dataclass(frozen=True)
 class RepoConfig:
     namespace: str = "kubeflow"
+    # Profile of every spec that names none.
     default_profile: str = "cpu"
+    # The cluster's profiles (cpu and gpu built in, katib-gitops.yaml may change them or add more).
+    profiles: Mapping[str, Profile] = field(default_factory=lambda: repo_profiles(None), compare=False, hash=False)
+    # "root": one Argo CD Application / Flux Kustomization for the root kustomization; "profiles": one per overlay.
+    sync: str = "root"
     # Keep superseded Experiments (their trials and results) unless asked to prune.
     prune: bool = False
     # Emit a Namespace labelled for Katib's metrics-collector injection.

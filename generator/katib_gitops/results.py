@@ -44,9 +44,22 @@ def record(row: ExperimentStatus) -> dict[str, Any] | None:
     return entry
 
 
+def _plain_dir_problem(repo: Repo) -> Finding | None:
+    """results/ must be a directory of this repository (never a symlink: nothing outside is read or written)."""
+    d = repo.root / RESULTS_DIR
+    if d.is_symlink() or (d.exists() and not d.is_dir()):
+        return Finding("results/ is not a plain directory of this repository (a symlink?): refusing to use it",
+                       file=RESULTS_DIR, line=0, column=0, rule="results")
+    return None
+
+
 def results_files(repo: Repo, rows: list[ExperimentStatus]) -> dict[str, str]:
     """results/<spec>.yaml -> text, merged with what each file records already."""
     from .yamlio import dump
+
+    problem = _plain_dir_problem(repo)
+    if problem is not None:
+        raise UserError(problem, exit_code=2)
 
     by_spec: dict[str, dict[str, dict[str, Any]]] = {}
     for row in rows:
@@ -67,7 +80,7 @@ def _existing(repo: Repo, rel: str) -> list[dict[str, Any]]:
     from .yamlio import load_file
 
     path = repo.root / rel
-    if not path.exists():
+    if not path.exists() and not path.is_symlink():
         return []
     problems = file_findings(repo, path)
     if problems:
@@ -79,10 +92,9 @@ def _existing(repo: Repo, rel: str) -> list[dict[str, Any]]:
 def write_results(repo: Repo, files: dict[str, str]) -> list[str]:
     """Write each file that changed (atomically, never through a symlink out of the repo); the ones written."""
     root = repo.root.resolve()
-    target_dir = repo.root / RESULTS_DIR
-    if target_dir.is_symlink() or (target_dir.exists() and not target_dir.is_dir()):
-        raise UserError(Finding("refusing to write: results/ is not a plain directory of this repository",
-                                file=RESULTS_DIR, rule="write"), exit_code=2)
+    problem = _plain_dir_problem(repo)
+    if problem is not None:
+        raise UserError(problem, exit_code=2)
     written = []
     for rel, text in sorted(files.items()):
         path = repo.root / rel
@@ -117,6 +129,9 @@ def file_findings(repo: Repo, path: Path) -> list[Finding]:
     from .yamlio import load_file
 
     rel = repo.rel(path)
+    if path.is_symlink():
+        return [Finding("a results file must not be a symlink: refusing to read it", file=rel, line=0, column=0,
+                        rule="results")]
     try:
         docs = load_file(str(path), rel)
     except UserError as exc:
@@ -134,10 +149,14 @@ def file_findings(repo: Repo, path: Path) -> list[Finding]:
 
 def repo_results_findings(repo: Repo) -> list[Finding]:
     d = repo.root / RESULTS_DIR
+    problem = _plain_dir_problem(repo)
+    if problem is not None:
+        return [problem]
     if not d.is_dir():
         return []
     out = []
     for path in sorted(d.iterdir()):
-        if path.suffix in (".yaml", ".yml") and path.is_file() and not path.name.startswith("."):
+        if path.suffix in (".yaml", ".yml") and (path.is_file() or path.is_symlink()) \
+                and not path.name.startswith("."):
             out += file_findings(repo, path)
     return out

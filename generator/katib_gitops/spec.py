@@ -20,6 +20,10 @@ from .findings import Finding
 from .yamlio import Document, load_one
 
 PARAMETER_TYPES = ("double", "int", "discrete", "categorical")
+# Trial fields that only the short form (a generated batch/v1 Job) takes.
+SHORT_FORM_KEYS = ("image", "command", "args", "workingDir", "env", "restartPolicy", "podAnnotations", "podLabels",
+                   "tolerations", "security", "serviceAccountName", "imagePullSecrets", "volumes", "volumeMounts",
+                   "priorityClassName", "resources", "affinity", "nodeSelector")
 
 
 # --------------------------------------------------------------------------- model
@@ -114,6 +118,14 @@ class Trial:
     pod_labels: tuple[tuple[str, str], ...] = ()
     tolerations: tuple[Mapping[str, Any], ...] = ()
     security: Security | None = field(default_factory=Security)
+    service_account: str | None = None
+    image_pull_secrets: tuple[str, ...] = ()
+    volumes: tuple[Mapping[str, Any], ...] = ()
+    volume_mounts: tuple[Mapping[str, Any], ...] = ()
+    priority_class: str | None = None
+    resources: Mapping[str, Any] | None = None
+    affinity: Mapping[str, Any] | None = None
+    node_selector: tuple[tuple[str, str], ...] = ()
     template: Mapping[str, Any] | None = None
     config_map: Mapping[str, str] | None = None
     references: tuple[Reference, ...] = ()
@@ -125,21 +137,6 @@ class Trial:
     @property
     def is_short_form(self) -> bool:
         return self.template is None and self.config_map is None
-
-
-@dataclass(frozen=True)
-class Profile:
-    name: str
-    base: str  # "cpu" or "gpu": the built-in defaults it starts from
-    gpus: int = 0
-    gpu_resource: str = "nvidia.com/gpu"
-    limits: tuple[tuple[str, str], ...] = ()
-    requests: tuple[tuple[str, str], ...] = ()
-    tolerations: tuple[Mapping[str, Any], ...] = ()
-    env: tuple[tuple[str, Any], ...] = ()
-    shm: bool = False
-    shm_size: str | None = None
-    node_selector: tuple[tuple[str, str], ...] = ()
 
 
 @dataclass(frozen=True)
@@ -162,8 +159,10 @@ class Spec:
     parameters: tuple[Parameter, ...] = ()
     nas_config: Mapping[str, Any] | None = None
     metrics_collector: MetricsCollector = field(default_factory=MetricsCollector)
-    # Profile name -> settings; None means "present in that overlay, unpatched".
-    profiles: tuple[tuple[str, Profile | None], ...] | None = None
+    # The profiles this experiment deploys under (None: the repository's defaultProfile), in the spec's order.
+    profile: tuple[str, ...] | None = None
+    # Per-experiment adjustments of profiles, as written (profiles.model applies them); None: "adds nothing".
+    profiles: tuple[tuple[str, Mapping[str, Any] | None], ...] = ()
 
 
 # --------------------------------------------------------------------------- schema
@@ -301,7 +300,7 @@ def _semantic_checks(doc: Document) -> list[Finding]:
     if not has_template and "image" not in trial:
         out.append(doc.finding("image is required (or give a raw template or configMap)", ["trial"], rule="spec"))
     if has_template:
-        for key in ("image", "command", "args", "workingDir", "env", "restartPolicy", "podAnnotations", "podLabels", "tolerations", "security"):
+        for key in SHORT_FORM_KEYS:
             if key in trial:
                 out.append(doc.finding(f"{key} belongs to the short form; with a raw template put it in the template", ["trial", key], rule="spec"))
     if "parameters" in data and "nasConfig" in data:
@@ -458,6 +457,14 @@ def _parse_trial(raw: Mapping[str, Any]) -> Trial:
         primary_pod_labels=raw.get("primaryPodLabels"),
         success_condition=raw.get("successCondition"),
         failure_condition=raw.get("failureCondition"),
+        service_account=raw.get("serviceAccountName"),
+        image_pull_secrets=tuple(raw.get("imagePullSecrets", ())),
+        volumes=tuple(raw.get("volumes", ())),
+        volume_mounts=tuple(raw.get("volumeMounts", ())),
+        priority_class=raw.get("priorityClassName"),
+        resources=raw.get("resources"),
+        affinity=raw.get("affinity"),
+        node_selector=_pairs(raw.get("nodeSelector")),
         **kw,
     )
 
@@ -466,35 +473,12 @@ def _env_value(v: Any) -> Any:
     return v if isinstance(v, dict) else katib_string(v)
 
 
-def _parse_profile(name: str, raw: Mapping[str, Any] | None) -> Profile | None:
-    if raw is None:
-        return None
-    from .profiles import builtin_profile  # profiles depends on this module's model
-
-    base = raw.get("from") or ("gpu" if name.startswith("gpu") else "cpu")
-    prof = builtin_profile(name, base)
-    shm = raw.get("shm", prof.shm)
-    return Profile(
-        name=name,
-        base=base,
-        gpus=raw.get("gpus", prof.gpus),
-        gpu_resource=raw.get("gpuResource", prof.gpu_resource),
-        limits=_pairs(raw["limits"], katib_string) if "limits" in raw else prof.limits,
-        requests=_pairs(raw["requests"], katib_string) if "requests" in raw else prof.requests,
-        tolerations=tuple(raw["tolerations"]) if "tolerations" in raw else prof.tolerations,
-        env=_pairs(raw["env"], _env_value) if "env" in raw else prof.env,
-        shm=bool(shm),
-        shm_size=shm.get("sizeLimit") if isinstance(shm, dict) else prof.shm_size,
-        node_selector=_pairs(raw["nodeSelector"]) if "nodeSelector" in raw else prof.node_selector,
-    )
-
-
 def parse(doc: Document, display_path: str) -> Spec:
     d = doc.data
     trials = d.get("trials", {})
-    profiles = None
-    if "profiles" in d:
-        profiles = tuple((name, _parse_profile(name, raw)) for name, raw in d["profiles"].items())
+    chosen = d.get("profile")
+    profile = None if chosen is None else tuple(dict.fromkeys([chosen] if isinstance(chosen, str) else chosen))
+    profiles = tuple((str(name), raw) for name, raw in (d.get("profiles") or {}).items())
     return Spec(
         path=display_path,
         name=d["name"],
@@ -514,6 +498,7 @@ def parse(doc: Document, display_path: str) -> Spec:
         nas_config=d.get("nasConfig"),
         metrics_collector=_parse_collector(d.get("metricsCollector")),
         trial=_parse_trial(d["trial"]),
+        profile=profile,
         profiles=profiles,
     )
 

@@ -16,7 +16,7 @@ from dataclasses import replace
 from typing import Callable, Sequence
 
 from .findings import Finding, PathPart, UserError
-from .render import RenderedExperiment, SpecErrors, load_specs, render_experiment
+from .render import RenderedExperiment, SpecErrors, load_specs, render_spec
 from .repo import Repo
 from .spec import Spec
 from .yamlio import Document
@@ -81,9 +81,10 @@ def repo_spec_findings(repo: Repo, check: Callable[[RenderedExperiment], list[Fi
     out: list[Finding] = []
     for spec, doc in loaded:
         try:
-            rendered = render_experiment(repo, spec, doc)
+            rendered = render_spec(repo, spec, doc)
         except UserError as exc:
             out.append(exc.finding)
             continue
-        out += check(rendered)
+        for r in rendered:
+            out += [f for f in check(r) if f not in out]  # one finding per spec, however many profiles
     return out

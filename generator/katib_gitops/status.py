@@ -14,9 +14,8 @@ from typing import Any
 
 from .live import LiveExperiment, LiveState
 from .naming import HASH_LEN
+from .profiles.layout import PROFILE_LABEL, SPEC_LABEL
 from .repo import Repo
-
-SPEC_LABEL = "katib-gitops.dev/spec"
 
 
 @dataclass
@@ -58,10 +57,11 @@ class ExperimentStatus:
         return out
 
 
-def _of_spec(live: LiveExperiment, spec: str) -> bool:
+def _of_spec(live: LiveExperiment, spec: str, profile: str | None = None) -> bool:
     label = live.labels.get(SPEC_LABEL)
     if label is not None:
-        return label == spec
+        # An Experiment of the same spec under another profile is that profile's, not superseded by this one.
+        return label == spec and (profile is None or live.labels.get(PROFILE_LABEL, profile) == profile)
     return re.fullmatch(re.escape(spec) + f"-[0-9a-f]{{{HASH_LEN}}}", live.name) is not None
 
 
@@ -70,11 +70,12 @@ def repo_status(repo: Repo, live: LiveState) -> list[ExperimentStatus]:
 
     side = load_side(repo)
     rows: list[ExperimentStatus] = []
-    for spec_name, r in sorted(side.experiments.items()):
+    current = {r.name for r in side.experiments.values()}
+    for (spec_name, profile), r in sorted(side.experiments.items()):
         namespace = str(r.experiment["metadata"].get("namespace") or repo.config.namespace)
         rows.append(ExperimentStatus(spec_name, r.spec.path, r.name, namespace, True, None,
                                      sorted(side.deployments(r.name)), live.get(r.name, namespace)))
         for (ns, name), e in sorted(live.experiments.items()):
-            if name != r.name and _of_spec(e, spec_name):
+            if name not in current and _of_spec(e, spec_name, profile):
                 rows.append(ExperimentStatus(spec_name, r.spec.path, name, ns, False, r.name, [], e))
     return rows

@@ -24,7 +24,13 @@ def test_golden_overlays(case: str, tmp_path: Path):
     if (src / "katib-gitops.yaml").is_file():
         shutil.copy(src / "katib-gitops.yaml", tmp_path / "katib-gitops.yaml")
     assert cli("render", "-C", str(tmp_path), "-q", "--no-validate") == 0
-    for overlay in sorted(p.name for p in (tmp_path / "overlays").iterdir()):
+    overlays = sorted(p.name for p in (tmp_path / "overlays").iterdir())
+    if os.environ.get("UPDATE_GOLDEN"):
+        for stale in (src / "expected").glob("*.yaml"):
+            if stale.stem not in overlays:
+                stale.unlink()
+    assert sorted(p.stem for p in (src / "expected").glob("*.yaml")) == overlays, "an overlay without a golden file"
+    for overlay in overlays:
         got = kustomize.build(tmp_path / "overlays" / overlay)
         golden = src / "expected" / f"{overlay}.yaml"
         if os.environ.get("UPDATE_GOLDEN"):

@@ -48,9 +48,9 @@ def _repo(tmp_path: Path, spec: str) -> Path:
 
 def test_profile_shm_size_is_written_in_go_canonical_form(tmp_path: Path) -> None:
     """Katib's Job round trip refuses `1024Mi` outside resources (Go writes `1Gi`): render writes `1Gi`."""
-    repo = _repo(tmp_path, SPEC + "profiles:\n  gpu:\n    shm: {sizeLimit: 1024Mi}\n")
+    repo = _repo(tmp_path, SPEC + "profile: gpu\nprofiles:\n  gpu:\n    shm: {sizeLimit: 1024Mi}\n")
     assert cli("render", "-C", str(repo), "-q") == 0
-    shm = (repo / "overlays" / "gpu" / "fidelity" / "shm.yaml").read_text()
+    (shm,) = [p.read_text() for p in (repo / "overlays" / "gpu" / "patches").glob("*.yaml")]
     assert "sizeLimit: 1Gi" in shm and "1024Mi" not in shm
 
 
@@ -93,7 +93,7 @@ def test_empty_primary_pod_labels_get_the_kubeflow_default(tmp_path: Path) -> No
         "  template:\n", "  primaryPodLabels: {}\n  template:\n", 1) + "profiles: {cpu: null, gpu: null}\n"
     repo = _repo(tmp_path, spec)
     assert cli("render", "-C", str(repo), "-q") == 0
-    exp = yaml.safe_load((repo / "base" / "fidelity.yaml").read_text())
+    exp = yaml.safe_load((repo / "base" / "cpu" / "fidelity.yaml").read_text())
     assert exp["spec"]["trialTemplate"]["primaryPodLabels"] == {"training.kubeflow.org/job-role": "master"}
 
 

@@ -60,7 +60,7 @@ def test_every_generated_file_names_its_source(iris_repo: Path):
 
 def test_gpu_overlay_adds_to_the_base(iris_repo: Path):
     cli("render", "-C", str(iris_repo), "-q")
-    base = yaml.safe_load((iris_repo / "base" / "iris.yaml").read_text())
+    base = yaml.safe_load((iris_repo / "base" / "gpu" / "iris.yaml").read_text())
     gpu = built(iris_repo, "overlays/gpu")
     spec = pod(gpu)
     (container,) = spec["containers"]
@@ -91,16 +91,21 @@ def test_cpu_overlay_has_no_gpu(iris_repo: Path):
     assert {"name": "OMP_NUM_THREADS", "value": "2"} in container["env"]
 
 
-def test_root_kustomization_builds_the_default_profile(iris_repo: Path):
+def test_root_kustomization_builds_every_overlay(iris_repo: Path):
     cli("render", "-C", str(iris_repo), "-q")
-    assert kustomize.build(iris_repo) == kustomize.build(iris_repo / "overlays" / "cpu")
+    root = [d for d in yaml.safe_load_all(kustomize.build(iris_repo)) if d]
+    cpu, gpu = built(iris_repo, "overlays/cpu"), built(iris_repo, "overlays/gpu")
+    assert sorted(root, key=lambda d: d["metadata"]["name"]) == sorted([cpu, gpu], key=lambda d: d["metadata"]["name"])
+    assert cpu["metadata"]["name"] != gpu["metadata"]["name"]
+    assert (cpu["metadata"]["labels"]["katib-gitops.dev/profile"], gpu["metadata"]["labels"]["katib-gitops.dev/profile"]) \
+        == ("cpu", "gpu")
 
 
 @needs_shared(TUTORIAL)
 def test_base_matches_the_tutorial_plus_defaults():
     text = TUTORIAL.read_text()
     tutorial = next(yaml.safe_load(b) for b in re.findall(r"```yaml\n(.*?)```", text, re.S) if "kind: Experiment" in b)
-    base = yaml.safe_load((REPO_ROOT / "base" / "iris.yaml").read_text())
+    base = yaml.safe_load((REPO_ROOT / "base" / "cpu" / "iris.yaml").read_text())
     s, t = base["spec"], tutorial["spec"]
     for key in ("maxTrialCount", "parallelTrialCount", "maxFailedTrialCount", "resumePolicy", "algorithm"):
         assert s[key] == t[key] or (key == "algorithm" and s[key]["algorithmName"] == t[key]["algorithmName"])
@@ -133,15 +138,17 @@ def test_render_refuses_to_overwrite_a_hand_written_file(iris_repo: Path, capsys
 
 
 def test_render_removes_outputs_of_a_deleted_spec(iris_repo: Path):
-    other = (iris_repo / "experiments" / "iris.yaml").read_text().replace("name: iris", "name: iris2")
+    other = (iris_repo / "experiments" / "iris.yaml").read_text().replace("name: iris\n", "name: iris2\n")
     (iris_repo / "experiments" / "iris2.yaml").write_text(other)
     cli("render", "-C", str(iris_repo), "-q")
-    assert (iris_repo / "overlays" / "gpu" / "iris2" / "shm.yaml").exists()
+    assert (iris_repo / "base" / "gpu" / "iris2.yaml").exists()
+    assert "katib-gitops.dev/spec in (iris, iris2)" in (iris_repo / "overlays" / "gpu" / "kustomization.yaml").read_text()
     (iris_repo / "experiments" / "iris2.yaml").unlink()
     cli("render", "-C", str(iris_repo), "-q")
-    assert not (iris_repo / "base" / "iris2.yaml").exists()
-    assert not (iris_repo / "overlays" / "gpu" / "iris2").exists()
-    assert "iris2" not in (iris_repo / "base" / "kustomization.yaml").read_text()
+    assert not (iris_repo / "base" / "gpu" / "iris2.yaml").exists()
+    assert not (iris_repo / "base" / "cpu" / "iris2.yaml").exists()
+    for rel in ("base/gpu/kustomization.yaml", "overlays/gpu/kustomization.yaml"):
+        assert "iris2" not in (iris_repo / rel).read_text()
 
 
 def test_every_rendered_pod_passes_the_restricted_profile(iris_repo: Path, capsys):
@@ -160,4 +167,4 @@ def test_opting_out_of_pod_security_warns(iris_repo: Path, capsys):
     assert cli("render", "-C", str(iris_repo), "-q") == 0
     err = capsys.readouterr().err
     assert "warning: trial.security: trial pods opt out of the Pod Security 'restricted' profile (runAsUser)" in err
-    assert "runAsUser" not in (iris_repo / "base" / "iris.yaml").read_text()
+    assert "runAsUser" not in (iris_repo / "base" / "cpu" / "iris.yaml").read_text()

@@ -29,13 +29,14 @@ def configs() -> dict[str, RepoConfig]:
     return {
         "defaults": base,
         "prune": replace(base, prune=True),
+        "per-profile": replace(base, sync="profiles"),
         "namespace": replace(base, create_namespace=True, namespace="team-a"),
         "applicationset": replace(base, argocd=ArgoSettings(mode="applicationset")),
         "applicationset-prune-subdir": replace(
             base, prune=True, default_profile="gpu", argocd=ArgoSettings(mode="applicationset", namespace="gitops"),
             git=GitSource(repo_url="git@github.com:acme/ml.git", revision="release-1", path="./teams/vision/")),
         "subdir-commit": replace(
-            base, git=GitSource(revision="0123456789abcdef0123456789abcdef01234567", path="katib"),
+            base, sync="profiles", git=GitSource(revision="0123456789abcdef0123456789abcdef01234567", path="katib"),
             flux=FluxSettings(namespace="flux", interval="90s")),
         "head": replace(base, git=GitSource(revision="HEAD")),
     }

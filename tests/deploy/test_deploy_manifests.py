@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -217,8 +218,20 @@ def test_strict_crd_schema_refuses_unknown_field() -> None:
 # --------------------------------------------------------------------------- what the manifests say
 
 
-def test_application_per_profile() -> None:
+def test_one_application_syncs_the_whole_repository_by_default() -> None:
     cfg = RepoConfig()
+    files = deploy_files(cfg, ["gpu", "cpu"])
+    assert {p for p in files if p.startswith(("deploy/argocd/katib", "deploy/flux/katib"))} == {
+        "deploy/argocd/katib.yaml", "deploy/flux/katib.yaml"}
+    app = files["deploy/argocd/katib.yaml"]
+    assert app["metadata"]["name"] == "katib"
+    assert app["spec"]["source"]["path"] == "."  # the root kustomization.yaml: every overlay
+    assert files["deploy/flux/katib.yaml"]["spec"]["path"] == "./"
+    assert files["deploy/argocd/kustomization.yaml"]["resources"] == ["argocd-cm.yaml", "katib.yaml"]
+
+
+def test_application_per_profile() -> None:
+    cfg = replace(RepoConfig(), sync="profiles")
     files = deploy_files(cfg, ["gpu", "cpu"])
     app = files["deploy/argocd/katib-gpu.yaml"]
     assert app["metadata"] == {"name": "katib-gpu", "namespace": "argocd", "labels": {
@@ -232,24 +245,23 @@ def test_application_per_profile() -> None:
 
 def test_prune_and_namespace_settings_reach_sync_policy() -> None:
     files = deploy_files(CONFIGS["prune"], PROFILES)
-    policy = files["deploy/argocd/katib-cpu.yaml"]["spec"]["syncPolicy"]
+    policy = files["deploy/argocd/katib.yaml"]["spec"]["syncPolicy"]
     assert policy["automated"]["prune"] is True
     assert "PruneLast=true" in policy["syncOptions"]
-    assert files["deploy/flux/katib-cpu.yaml"]["spec"]["prune"] is True
+    assert files["deploy/flux/katib.yaml"]["spec"]["prune"] is True
     ns = deploy_files(CONFIGS["namespace"], PROFILES)
-    assert "CreateNamespace=true" in ns["deploy/argocd/katib-cpu.yaml"]["spec"]["syncPolicy"]["syncOptions"]
-    assert ns["deploy/argocd/katib-cpu.yaml"]["spec"]["destination"]["namespace"] == "team-a"
-    assert ns["deploy/flux/katib-cpu.yaml"]["spec"]["targetNamespace"] == "team-a"
+    assert "CreateNamespace=true" in ns["deploy/argocd/katib.yaml"]["spec"]["syncPolicy"]["syncOptions"]
+    assert ns["deploy/argocd/katib.yaml"]["spec"]["destination"]["namespace"] == "team-a"
+    assert ns["deploy/flux/katib.yaml"]["spec"]["targetNamespace"] == "team-a"
 
 
-def test_aggregating_kustomizations_enable_only_the_default_profile() -> None:
-    files = deploy_files(RepoConfig(default_profile="gpu"), PROFILES)
-    assert files["deploy/argocd/kustomization.yaml"]["resources"] == ["argocd-cm.yaml", "katib-gpu.yaml"]
-    assert files["deploy/flux/kustomization.yaml"]["resources"] == ["gitrepository.yaml", "katib-gpu.yaml"]
-    assert {p for p in files if p.startswith("deploy/flux/katib-")} == {
-        "deploy/flux/katib-cpu.yaml", "deploy/flux/katib-gpu.yaml", "deploy/flux/katib-gpu-a100.yaml"}
-    both = deploy_files(RepoConfig(), PROFILES, enabled=["cpu", "gpu"])
-    assert both["deploy/argocd/kustomization.yaml"]["resources"] == ["argocd-cm.yaml", "katib-cpu.yaml", "katib-gpu.yaml"]
+def test_per_profile_sync_enables_every_overlay() -> None:
+    # Each overlay holds its own Experiments under their own names, so all of them can sync at once.
+    files = deploy_files(CONFIGS["per-profile"], PROFILES)
+    assert files["deploy/argocd/kustomization.yaml"]["resources"] == [
+        "argocd-cm.yaml", "katib-cpu.yaml", "katib-gpu.yaml", "katib-gpu-a100.yaml"]
+    assert files["deploy/flux/kustomization.yaml"]["resources"] == [
+        "gitrepository.yaml", "katib-cpu.yaml", "katib-gpu.yaml", "katib-gpu-a100.yaml"]
 
 
 def test_applicationset_walks_overlays_with_a_git_directory_generator() -> None:
@@ -260,11 +272,7 @@ def test_applicationset_walks_overlays_with_a_git_directory_generator() -> None:
     (gen,) = appset["spec"]["generators"]
     assert gen["git"]["repoURL"] == "git@github.com:acme/ml.git"
     assert gen["git"]["revision"] == "release-1"
-    assert gen["git"]["directories"] == [
-        {"path": "teams/vision/overlays/*"},
-        {"path": "teams/vision/overlays/cpu", "exclude": True},
-        {"path": "teams/vision/overlays/gpu-a100", "exclude": True},
-    ]
+    assert gen["git"]["directories"] == [{"path": "teams/vision/overlays/*"}]
     template = appset["spec"]["template"]
     assert template["metadata"]["name"] == "katib-{{.path.basename}}"
     assert template["spec"]["source"]["path"] == "{{.path.path}}"

@@ -21,6 +21,7 @@ def two_specs_on_gpu(iris_repo: Path) -> Path:
     cfg = iris_repo / "katib-gitops.yaml"
     cfg.write_text(cfg.read_text().replace("defaultProfile: cpu", "defaultProfile: gpu"))
     assert "defaultProfile: gpu" in cfg.read_text()
+    _edit(iris_repo / "experiments" / "iris.yaml", "profile: [cpu, gpu]\n", "")  # the default profile only
     spec2 = iris_repo / "experiments" / "iris2.yaml"
     spec2.write_text((iris_repo / "experiments" / "iris.yaml").read_text().replace("name: iris", "name: iris2"))
     assert cli("render", "-C", str(iris_repo), "-q") == 0
@@ -77,7 +78,7 @@ def test_unchanged_are_one_line_and_json_has_budgets(two_specs_on_gpu: Path, cap
 
 
 def test_patch_changes_are_field_level_per_overlay(two_specs_on_gpu: Path, capsys):
-    _edit(two_specs_on_gpu / "experiments" / "iris.yaml", "  gpu:\n    shm:", "  gpu:\n    gpus: 2\n    shm:")
+    _edit(two_specs_on_gpu / "experiments" / "iris.yaml", "  gpu:\n    env:", "  gpu:\n    gpus: 2\n    env:")
     assert cli("render", "-C", str(two_specs_on_gpu), "-q") == 0
     data = json.loads(_plan(two_specs_on_gpu, capsys, fmt="json"))
     (replaced,) = [e for e in data["experiments"] if e["action"] == "replaced"]
@@ -95,7 +96,7 @@ def test_live_state_refuses_update_of_a_completed_experiment(two_specs_on_gpu: P
 
     from katib_gitops.kustomize import build
 
-    name = yaml.safe_load((two_specs_on_gpu / "base" / "iris2.yaml").read_text())["metadata"]["name"]
+    name = yaml.safe_load((two_specs_on_gpu / "base" / "gpu" / "iris2.yaml").read_text())["metadata"]["name"]
     (deployed,) = [d for d in yaml.safe_load_all(build(two_specs_on_gpu / "overlays" / "gpu"))
                    if d["metadata"]["name"] == name]
 

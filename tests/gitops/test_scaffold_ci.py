@@ -75,3 +75,40 @@ def test_action_and_pre_commit_hooks_run_the_same_check():
     # the Action's inputs are what its steps use
     used = " ".join(str(s) for s in action["runs"]["steps"])
     assert all(f"inputs.{name}" in used for name in action["inputs"])
+
+
+def test_the_scaffolds_workflow_steps_run_as_written(tmp_path: Path):
+    """The check and plan steps of the generated workflow, run in a shell on a clone with a PR branch.
+
+    (The install step needs a package index; it is exercised by hand, see the CHANGELOG.)
+    """
+    import os
+    import subprocess
+    import sys
+
+    def sh(cmd: str, cwd: Path) -> str:
+        env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+               "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+               "GIT_COMMITTER_EMAIL": "t@t"}
+        proc = subprocess.run(["bash", "-ec", cmd], cwd=cwd, env=env, capture_output=True, text=True)
+        assert proc.returncode == 0, (cmd, proc.stdout, proc.stderr)
+        return proc.stdout
+
+    upstream = tmp_path / "team"
+    assert cli("init", str(upstream)) == 0
+    sh("sed -i 's/^profile: cpu/profile: gpu/' experiments/quadratic.yaml && katib-gitops render -q && "
+       "git init -q -b main && git add -A && git commit -qm init", upstream)
+    clone = tmp_path / "clone"
+    sh(f"git clone -q {upstream} {clone}", tmp_path)
+    sh("git checkout -qb change && sed -i 's/max: 20 /max: 40 /; s/momentum: {double: \\[0.5, 0.99\\]}/"
+       "momentum: {double: [0.8, 0.99]}/' experiments/quadratic.yaml && katib-gitops render -q && "
+       "git commit -qam change", clone)
+    workflow = yaml.safe_load((clone / ".github/workflows/katib-gitops.yml").read_text())
+    steps = [s["run"] for s in workflow["jobs"]["check"]["steps"] if "run" in s]
+    for run in steps:
+        if "pip install" in run or "gh pr comment" in run:
+            continue
+        sh(run.replace("${{ github.base_ref }}", "main"), clone)
+    plan = (clone / "plan.md").read_text()
+    assert "replaced" in plan and "**GPU budget**: 2 GPU(s) at once" in plan
+    assert "`spec.parameters[1].feasibleSpace.min`: `0.5` → `0.8`" in plan

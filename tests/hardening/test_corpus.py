@@ -115,9 +115,9 @@ RECIPES: dict[str, Callable[[Path, Path, Path], None]] = {
     "symlink-deploy-out": lambda repo, t, out: (_good_spec(repo), _move_out(repo, out, "deploy")),
     "symlink-root-kustomization-out": lambda repo, t, out: (_good_spec(repo), _move_out(repo, out, "kustomization.yaml")),
     "symlink-overlay-out": lambda repo, t, out: (_good_spec(repo), _move_out(repo, out, "overlays/cpu")),
-    "symlink-generated-file-out": lambda repo, t, out: (_good_spec(repo), _move_out(repo, out, "base/kustomization.yaml")),
-    "hand-written-base": lambda repo, t, out: (_good_spec(repo), (repo / "base" / "broken.yaml").write_text("# mine\n")),
-    "directory-in-the-way": lambda repo, t, out: (_good_spec(repo), (repo / "base" / "broken.yaml").mkdir()),
+    "symlink-generated-file-out": lambda repo, t, out: (_good_spec(repo), _move_out(repo, out, "base/cpu/kustomization.yaml")),
+    "hand-written-base": lambda repo, t, out: (_good_spec(repo), (repo / "base" / "cpu" / "broken.yaml").write_text("# mine\n")),
+    "directory-in-the-way": lambda repo, t, out: (_good_spec(repo), (repo / "base" / "cpu" / "broken.yaml").mkdir()),
 }
 
 
@@ -233,7 +233,7 @@ def test_broken_input(case: str, rendered_template: Path, tmp_path: Path, capsys
 def check_it_worked(case: str, repo: Path, template: Path, tmp_path: Path, out: str, err: str, capsys) -> None:
     """An input that must be accepted renders exactly as its plain (LF, no BOM) form does, and check passes."""
     assert err == "", err
-    assert "added   base/broken.yaml" in out
+    assert "added   base/cpu/broken.yaml" in out
     plain = tmp_path / "plain"
     shutil.copytree(template, plain, symlinks=True)
     raw = (CORPUS / f"{case}.yaml").read_bytes().removeprefix(b"\xef\xbb\xbf").replace(b"\r\n", b"\n")

@@ -291,11 +291,11 @@ def test_the_lock_is_outside_the_work_tree(tmp_path: Path):
 
 def test_a_hand_written_file_in_the_way_stops_everything(trees, tmp_path: Path, capsys):
     root = repo_about_to_change(trees, tmp_path / "repo")
-    (root / "base" / "exp-new.yaml").write_text("# my own Experiment, not generated\nkind: Experiment\n")
+    (root / "base" / "cpu" / "exp-new.yaml").write_text("# my own Experiment, not generated\nkind: Experiment\n")
     before = stat_snapshot(root)
     assert cli("render", "-C", str(root)) == 1
     (line,) = capsys.readouterr().err.strip().splitlines()
-    assert line.startswith("base/exp-new.yaml:1:1: refusing to overwrite a file katib-gitops did not generate")
+    assert line.startswith("base/cpu/exp-new.yaml:1:1: refusing to overwrite a file katib-gitops did not generate")
     assert stat_snapshot(root) == before
 
 
@@ -311,14 +311,14 @@ def test_a_generated_file_edited_without_its_header_is_not_overwritten(trees, tm
 
 def test_hand_written_files_beside_generated_ones_are_never_touched(trees, tmp_path: Path):
     root = repo_about_to_change(trees, tmp_path / "repo")
-    mine = [root / "base" / "NOTES.md", root / "base" / "extra.yaml", root / "overlays" / "cpu" / "exp-000" / "mine.yaml"]
+    mine = [root / "base" / "NOTES.md", root / "base" / "extra.yaml", root / "overlays" / "cpu" / "patches" / "mine.yaml"]
     for p in mine:
         p.write_text("kind: ConfigMap\n")
         os.utime(p, ns=(1_000_000_000, 1_000_000_000))
     assert cli("render", "-q", "-C", str(root)) == 0
-    for p in mine:  # exp-000 was deleted: its generated patches went, the hand-written file stayed
+    for p in mine:  # exp-000 was deleted: its generated Experiment went, the hand-written files stayed
         assert p.read_text() == "kind: ConfigMap\n" and p.stat().st_mtime_ns == 1_000_000_000
-    assert not (root / "overlays" / "cpu" / "exp-000" / "resources.yaml").exists()
+    assert not (root / "base" / "cpu" / "exp-000.yaml").exists()
 
 
 # --------------------------------------------------------------------------- (e) an unchanged repository
@@ -340,5 +340,5 @@ def test_rerender_keeps_mtimes_of_files_that_did_not_change(trees, tmp_path: Pat
     assert cli("render", "-q", "-C", str(root)) == 0
     new = content(root)
     same = [rel for rel in old if new.get(rel) == old[rel]]
-    assert len(same) > 100
+    assert len(same) >= 5  # (overlays share patch files by shape, so most files change with their specs)
     assert all((root / rel).stat().st_mtime_ns == mtimes[rel] for rel in same)

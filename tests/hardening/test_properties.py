@@ -35,7 +35,7 @@ from katib_gitops.yamlio import dump, load_documents, load_file
 
 IRIS_TEXT = (REPO_ROOT / "experiments" / "iris.yaml").read_text()
 IRIS = load_documents(IRIS_TEXT, "experiments/iris.yaml")[0].data
-EXPERIMENT = load_file(str(REPO_ROOT / "base" / "iris.yaml"))[0].data
+EXPERIMENT = load_file(str(REPO_ROOT / "base" / "cpu" / "iris.yaml"))[0].data
 # A quick pass by default; KATIB_GITOPS_FUZZ_EXAMPLES=2000 for a long hunt (no example database is written).
 EXAMPLES = int(os.environ.get("KATIB_GITOPS_FUZZ_EXAMPLES", "80"))
 BUILD_EXAMPLES = max(15, EXAMPLES // 5)  # each runs real kustomize a few times: keep these few

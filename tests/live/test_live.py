@@ -94,3 +94,14 @@ def test_unchanged_spec_is_never_refused_and_immutable_change_is(state):
     assert refusals(e, item("failed")["spec"]) == []
     r = refusals(state.get("iris-running"), _new_spec(item("running"), resumePolicy="Never"))
     assert [x.rule for x in r] == ["katib-update-immutable"] and "spec.resumePolicy" in r[0].message
+
+
+def test_kubectl_without_a_context_says_what_to_do(monkeypatch, tmp_path):
+    import shutil
+
+    if shutil.which("kubectl") is None:
+        pytest.skip("kubectl not on PATH")
+    monkeypatch.setenv("KUBECONFIG", str(tmp_path / "no-such-kubeconfig"))
+    with pytest.raises(UserError) as err:
+        load_live("kubectl")
+    assert err.value.exit_code == 2 and "no kubectl context" in err.value.finding.message

@@ -11,9 +11,16 @@ from conftest import cli
 from live_support import live_file
 
 
+def _cpu_only(root: Path) -> None:
+    """The iris spec deployed under the cpu profile alone: one Experiment, as on a CPU-only cluster."""
+    spec = root / "experiments" / "iris.yaml"
+    spec.write_text(spec.read_text().replace("profile: [cpu, gpu]\n", ""))
+
+
 def _rendered(root: Path) -> str:
+    _cpu_only(root)
     assert cli("render", "-C", str(root), "-q") == 0
-    return yaml.safe_load((root / "base" / "iris.yaml").read_text())["metadata"]["name"]
+    return yaml.safe_load((root / "base" / "cpu" / "iris.yaml").read_text())["metadata"]["name"]
 
 
 def _live(root: Path, tmp_path: Path, current_state: str) -> tuple[str, Path]:
@@ -75,3 +82,24 @@ def test_running_experiments_are_not_recorded_and_bad_results_fail_check(iris_re
     assert cli("check", "-C", str(iris_repo)) == 1
     assert "results/iris.yaml:" in capsys.readouterr().out
     assert cli("results", "-C", str(iris_repo), "--live", str(live), "--write") == 1  # refuses to merge into it
+
+
+def test_results_refuse_a_symlinked_results_dir_and_stdin_twice(iris_repo: Path, tmp_path: Path, capsys):
+    _, live = _live(iris_repo, tmp_path, "max-trials")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (iris_repo / "results").symlink_to(outside)
+    assert cli("results", "-C", str(iris_repo), "--live", str(live), "--write") == 2
+    assert list(outside.iterdir()) == [] and "results/" in capsys.readouterr().err
+    assert cli("validate", "-", "--live", "-") == 2
+
+
+def test_a_symlinked_results_file_is_never_read(iris_repo: Path, tmp_path: Path, capsys):
+    _, live = _live(iris_repo, tmp_path, "max-trials")
+    secret = tmp_path / "secret.yaml"
+    secret.write_text("spec: iris\nexperiments: []\n")
+    (iris_repo / "results").mkdir()
+    (iris_repo / "results" / "iris.yaml").symlink_to(secret)
+    assert cli("check", "-C", str(iris_repo)) == 1
+    assert cli("results", "-C", str(iris_repo), "--live", str(live), "--write") == 1
+    assert secret.read_text() == "spec: iris\nexperiments: []\n"

@@ -11,11 +11,18 @@ from conftest import cli
 from live_support import live_file
 
 
+def _cpu_only(root: Path) -> None:
+    """The iris spec deployed under the cpu profile alone: one Experiment, as on a CPU-only cluster."""
+    spec = root / "experiments" / "iris.yaml"
+    spec.write_text(spec.read_text().replace("profile: [cpu, gpu]\n", ""))
+
+
 def _name(root: Path) -> str:
-    return yaml.safe_load((root / "base" / "iris.yaml").read_text())["metadata"]["name"]
+    return yaml.safe_load((root / "base" / "cpu" / "iris.yaml").read_text())["metadata"]["name"]
 
 
 def _rendered_with_max(root: Path, new_max: int) -> str:
+    _cpu_only(root)
     assert cli("render", "-C", str(root), "-q") == 0
     name = _name(root)
     spec = root / "experiments" / "iris.yaml"

@@ -32,7 +32,9 @@ def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
     findings: list[Finding] = []
     for r in result.experiments:
         findings.extend(rendered_findings(r, options))
-    return findings
+    # A spec deployed under several profiles renders Experiments that differ only in name and profile label:
+    # one finding about the spec, once.
+    return list(dict.fromkeys(findings))
 
 
 def add_output_options(p) -> None:

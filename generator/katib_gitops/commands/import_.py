@@ -38,7 +38,10 @@ def run(args: argparse.Namespace) -> int:
     else:
         path = source
     doc = find_experiment(path)
-    spec = import_experiment(doc)
+    from ..repo import load_repo
+
+    repo = load_repo(Path(args.output).resolve().parent if args.output else ".")
+    spec = import_experiment(doc, repo.config.default_profile)
     text = dump_spec(spec, Path(source).name if source != "-" else "stdin")
     if not args.output:
         sys.stdout.write(text)

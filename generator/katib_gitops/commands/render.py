@@ -12,8 +12,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "render",
         help="render every spec in experiments/ into base/, overlays/ and deploy/",
-        description="Render every spec in experiments/ into base/ (one Experiment per spec), overlays/<profile>/ "
-        "(JSON 6902 patches, one file per concern), the root kustomization.yaml and deploy/ (Argo CD, Flux). "
+        description="Render every spec in experiments/ into base/<profile>/ (one Experiment per spec and profile it "
+        "deploys under), overlays/<profile>/ (JSON 6902 patches, one file per distinct operation list, selected by "
+        "label), the root kustomization.yaml (every overlay) and deploy/ (Argo CD, Flux). "
         "Specs and generated Experiments are validated first; nothing is written when any check fails. "
         "Files are only replaced when their content changes.",
     )

@@ -28,7 +28,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("spec", metavar="SPEC", help="experiment spec (experiments/NAME.yaml) or Experiment manifest")
     p.add_argument("--profile", default=None,
-                   help="profile whose overlay (env, GPUs) applies (default: the repository's default profile)")
+                   help="profile whose overlay (env, GPUs) applies: one the spec deploys under (default: the "
+                   "repository's default profile when the spec uses it, else the spec's first)")
     p.add_argument("--workdir", type=Path, default=None,
                    help="directory the trial command runs in (default: trainer/ at the repository root)")
     p.add_argument("--out", type=Path, default=None,

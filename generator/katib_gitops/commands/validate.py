@@ -50,6 +50,11 @@ def _live(source: str | None):
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.live == "-" and "-" in args.paths:
+        from ..findings import Finding, UserError
+
+        raise UserError(Finding("stdin (-) can be the live state or a PATH, not both", file="--live",
+                                rule="usage"), exit_code=2)
     from ..findings import Finding, UserError
     from ..validation import ValidationOptions, validate_paths, validate_repo
     from ..findings import unique

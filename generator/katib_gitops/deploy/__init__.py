@@ -10,12 +10,11 @@ from typing import Any, Sequence
 
 from ..repo import RepoConfig
 from .argocd import application, application_set, argocd_files, health_config_map
-from .common import active_profiles, experiment_annotations, health_script
+from .common import experiment_annotations, health_script, sync_targets
 from .flux import EXPERIMENT_HEALTH, flux_files, flux_kustomization, git_repository
 
 __all__ = [
     "EXPERIMENT_HEALTH",
-    "active_profiles",
     "application",
     "application_set",
     "argocd_files",
@@ -26,6 +25,7 @@ __all__ = [
     "git_repository",
     "health_config_map",
     "health_script",
+    "sync_targets",
 ]
 
 
@@ -41,18 +41,15 @@ def requirement_note(rel: str) -> str:
     return next((note for prefix, note in REQUIREMENTS.items() if rel.startswith(prefix)), "")
 
 
-def deploy_files(config: RepoConfig, profiles: Sequence[str], enabled: Sequence[str] | None = None) -> dict[str, Any]:
+def deploy_files(config: RepoConfig, profiles: Sequence[str]) -> dict[str, Any]:
     """Relative posix path -> the document to write there, in sorted path order.
 
-    ``profiles`` are the overlay directory names. ``enabled`` are the profiles
-    the aggregating kustomization.yaml files turn on (default: the default
-    profile only, since overlays share Experiment names); every profile still
-    gets its own Application / Kustomization file.
+    ``profiles`` are the overlay directory names; every one is synced (see ``common.sync_targets``).
     """
     names = sorted(set(profiles))
     files: dict[str, Any] = {}
     if config.argocd.enabled:
-        files.update(argocd_files(config, names, enabled))
+        files.update(argocd_files(config, names))
     if config.flux.enabled:
-        files.update(flux_files(config, names, enabled))
+        files.update(flux_files(config, names))
     return dict(sorted(files.items()))

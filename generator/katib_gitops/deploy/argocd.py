@@ -9,13 +9,13 @@ from .common import (
     EXPERIMENT_KIND,
     NAME_PREFIX,
     PROFILE_LABEL,
-    active_profiles,
     health_script,
     kustomization,
     labels,
     object_name,
     overlay_path,
     repo_subpath,
+    sync_targets,
 )
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -60,8 +60,8 @@ def application_spec(config: RepoConfig, path: str) -> dict[str, Any]:
     }
 
 
-def application(config: RepoConfig, profile: str) -> dict[str, Any]:
-    """The Application that syncs overlays/<profile>."""
+def application(config: RepoConfig, profile: str | None, path: str | None = None) -> dict[str, Any]:
+    """The Application that syncs overlays/<profile> (profile None: the root kustomization, every overlay)."""
     return {
         "apiVersion": API_VERSION,
         "kind": "Application",
@@ -70,22 +70,19 @@ def application(config: RepoConfig, profile: str) -> dict[str, Any]:
             "namespace": config.argocd.namespace,
             "labels": labels(profile),
         },
-        "spec": application_spec(config, overlay_path(config, profile)),
+        "spec": application_spec(config, path or (overlay_path(config, profile) if profile else ".")),
     }
 
 
-def application_set(config: RepoConfig, profiles: Sequence[str], enabled: Sequence[str] | None = None) -> dict[str, Any]:
-    """One ApplicationSet whose git directory generator walks overlays/*.
+def application_set(config: RepoConfig, profiles: Sequence[str]) -> dict[str, Any]:
+    """One ApplicationSet whose git directory generator walks overlays/* (one Application per overlay).
 
-    Overlays not in ``enabled`` (default: the default profile only) are
-    excluded: every overlay holds the same Experiment names, so two generated
-    Applications in one namespace would fight over them.
+    Every overlay holds its own Experiments under their own names, so all of them are synced.
     """
     sub = repo_subpath(config)
     glob = f"{sub}/{OVERLAYS_DIR}/*" if sub else f"{OVERLAYS_DIR}/*"
-    on = set(active_profiles(config, profiles) if enabled is None else enabled)
     directories: list[dict[str, Any]] = [{"path": glob}]
-    directories += [{"path": overlay_path(config, p), "exclude": True} for p in sorted(profiles) if p not in on]
+    # A team's own kustomize Component lives in overlays/<profile>/custom, not directly under overlays/.
     template_labels = {**labels(), PROFILE_LABEL: "{{.path.basename}}"}
     return {
         "apiVersion": API_VERSION,
@@ -137,19 +134,17 @@ def health_config_map(config: RepoConfig) -> dict[str, Any]:
     }
 
 
-def argocd_files(config: RepoConfig, profiles: Sequence[str], enabled: Sequence[str] | None = None) -> dict[str, Any]:
+def argocd_files(config: RepoConfig, profiles: Sequence[str]) -> dict[str, Any]:
     """Relative path -> document for deploy/argocd/."""
-    on = active_profiles(config, profiles) if enabled is None else list(enabled)
     files: dict[str, Any] = {"deploy/argocd/argocd-cm.yaml": health_config_map(config)}
     resources = ["argocd-cm.yaml"]
     if config.argocd.mode == "applicationset":
-        files["deploy/argocd/applicationset.yaml"] = application_set(config, profiles, on)
+        files["deploy/argocd/applicationset.yaml"] = application_set(config, profiles)
         resources.append("applicationset.yaml")
     else:
-        for profile in sorted(profiles):
+        for profile, path in sync_targets(config, profiles):
             name = f"{object_name(profile)}.yaml"
-            files[f"deploy/argocd/{name}"] = application(config, profile)
-            if profile in on:
-                resources.append(name)
+            files[f"deploy/argocd/{name}"] = application(config, profile, path)
+            resources.append(name)
     files["deploy/argocd/kustomization.yaml"] = kustomization(resources)
     return files

@@ -1,10 +1,9 @@
 """What the Argo CD and Flux manifests share: names, paths, annotations.
 
-Every profile overlay builds the same Experiment names (a profile changes
-resources, not the name), so two profiles synced into one namespace would fight
-over the same objects and Katib would refuse the loser's spec change. The
-aggregating kustomizations in deploy/ therefore enable only the default profile;
-the other profiles' objects are written alongside for clusters that want them.
+Each Experiment is in exactly one overlay, under a name of its own, so every
+overlay can be synced at once: by default one Argo CD Application and one Flux
+Kustomization sync the root kustomization.yaml (all overlays); with
+``sync: profiles`` there is one of each per overlay instead.
 """
 
 from __future__ import annotations
@@ -52,8 +51,9 @@ def experiment_annotations(config: RepoConfig, prune: bool) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
-def object_name(profile: str) -> str:
-    return f"{NAME_PREFIX}-{profile}"
+def object_name(profile: str | None) -> str:
+    """katib for the object syncing the whole repository, katib-<profile> for one overlay's."""
+    return f"{NAME_PREFIX}-{profile}" if profile else NAME_PREFIX
 
 
 def repo_subpath(config: RepoConfig) -> str:
@@ -71,11 +71,11 @@ def overlay_path(config: RepoConfig, profile: str) -> str:
     return f"{sub}/{rel}" if sub else rel
 
 
-def active_profiles(config: RepoConfig, profiles: Sequence[str]) -> list[str]:
-    """Profiles the aggregating kustomizations enable: the default one only."""
-    if config.default_profile in profiles:
-        return [config.default_profile]
-    return sorted(profiles)[:1]
+def sync_targets(config: RepoConfig, profiles: Sequence[str]) -> list[tuple[str | None, str]]:
+    """(profile or None for the whole repository, path from the git root) for each object that syncs."""
+    if config.sync == "profiles":
+        return [(p, overlay_path(config, p)) for p in sorted(profiles)]
+    return [(None, repo_subpath(config) or ".")]
 
 
 def kustomization(resources: Sequence[str]) -> dict[str, object]:

@@ -25,11 +25,11 @@ from .common import (
     EXPERIMENT_API_VERSION,
     EXPERIMENT_KIND,
     NAME_PREFIX,
-    active_profiles,
     kustomization,
     labels,
     object_name,
     overlay_path,
+    sync_targets,
 )
 
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
@@ -93,8 +93,9 @@ def git_repository(config: RepoConfig) -> dict[str, Any]:
     }
 
 
-def flux_kustomization(config: RepoConfig, profile: str) -> dict[str, Any]:
-    """The Flux Kustomization that applies overlays/<profile>."""
+def flux_kustomization(config: RepoConfig, profile: str | None, path: str | None = None) -> dict[str, Any]:
+    """The Flux Kustomization that applies overlays/<profile> (profile None: the root kustomization)."""
+    path = path or (overlay_path(config, profile) if profile else ".")
     return {
         "apiVersion": KUSTOMIZE_API_VERSION,
         "kind": "Kustomization",
@@ -106,7 +107,7 @@ def flux_kustomization(config: RepoConfig, profile: str) -> dict[str, Any]:
         "spec": {
             "interval": config.flux.interval,
             "sourceRef": {"kind": "GitRepository", "name": SOURCE_NAME},
-            "path": f"./{overlay_path(config, profile)}",
+            "path": "./" if path == "." else f"./{path}",
             "prune": config.prune,
             "targetNamespace": config.namespace,
             "wait": True,
@@ -115,15 +116,13 @@ def flux_kustomization(config: RepoConfig, profile: str) -> dict[str, Any]:
     }
 
 
-def flux_files(config: RepoConfig, profiles: Sequence[str], enabled: Sequence[str] | None = None) -> dict[str, Any]:
+def flux_files(config: RepoConfig, profiles: Sequence[str]) -> dict[str, Any]:
     """Relative path -> document for deploy/flux/."""
-    on = active_profiles(config, profiles) if enabled is None else list(enabled)
     files: dict[str, Any] = {"deploy/flux/gitrepository.yaml": git_repository(config)}
     resources = ["gitrepository.yaml"]
-    for profile in sorted(profiles):
+    for profile, path in sync_targets(config, profiles):
         name = f"{object_name(profile)}.yaml"
-        files[f"deploy/flux/{name}"] = flux_kustomization(config, profile)
-        if profile in on:
-            resources.append(name)
+        files[f"deploy/flux/{name}"] = flux_kustomization(config, profile, path)
+        resources.append(name)
     files["deploy/flux/kustomization.yaml"] = kustomization(resources)
     return files

@@ -1,7 +1,8 @@
 """plan: what merging this change will do to each Experiment on the cluster.
 
 The specs at a git ref (default: the merge base with the default branch) and in the working tree are both
-rendered in memory (``sides``), their deployed overlays built with kustomize, and compared by spec name:
+rendered in memory (``sides``), their deployed overlays built with kustomize, and compared by spec name and
+profile (a spec deployed under two profiles is two Experiments):
 
 - added / removed (kept or pruned, per the prune setting at the base);
 - unchanged (collapsed to a count by the reporters);
@@ -56,8 +57,8 @@ def compare(old: Side, new: Side, live: Any = None) -> list[ExperimentPlan]:
     from ..updates import completed_warning, refusals
 
     plans = []
-    for name in sorted(set(old.experiments) | set(new.experiments)):
-        o, n = old.experiments.get(name), new.experiments.get(name)
+    for key in sorted(set(old.experiments) | set(new.experiments)):
+        o, n = old.experiments.get(key), new.experiments.get(key)
         if o is None:
             plans.append(ExperimentPlan(n.spec.path, ADDED, new_name=n.name, namespace=_ns(n),
                                         deployments=_deployments(new, n.name)))
@@ -93,6 +94,7 @@ def compare(old: Side, new: Side, live: Any = None) -> list[ExperimentPlan]:
                 if oe.get("maxTrialCount") != ne.get("maxTrialCount"):
                     e.notes.append("Katib also refuses a maxTrialCount that is not above the number of trials the "
                                    "Experiment has already created (status.trials)")
+        e.profile = key[1]
         if live is not None:
             current = live.get(e.old_name or e.new_name, e.namespace) if (e.old_name or e.new_name) else None
             if current is not None:

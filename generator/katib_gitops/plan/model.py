@@ -55,10 +55,16 @@ class ExperimentPlan:
     notes: list[str] = field(default_factory=list)  # what a reviewer must know
     refused: list[str] = field(default_factory=list)  # Katib's webhook will refuse the sync (live state)
     live: LiveSummary | None = None
+    profile: str = ""  # the profile this Experiment is deployed under (a spec may deploy under several)
 
     @property
     def gpus(self) -> int:
         return sum(d.gpus for d in self.deployments)
+
+    @property
+    def label(self) -> str:
+        """The spec, and the profile when there is one: `experiments/iris.yaml [gpu]`."""
+        return f"{self.spec} [{self.profile}]" if self.profile else self.spec
 
 
 @dataclass

@@ -46,13 +46,13 @@ def _counts(plan: Plan) -> str:
 
 def _headline(e: ExperimentPlan) -> str:
     if e.action == ADDED:
-        return f"+ {e.spec}: added as {e.new_name}"
+        return f"+ {e.label}: added as {e.new_name}"
     if e.action == REMOVED:
-        return f"- {e.spec}: removed; {e.old_name} is {'pruned' if e.pruned else 'kept (its results survive)'}"
+        return f"- {e.label}: removed; {e.old_name} is {'pruned' if e.pruned else 'kept (its results survive)'}"
     if e.action == REPLACED:
         fate = "pruned" if e.pruned else "kept"
-        return f"± {e.spec}: replaced: {e.old_name} -> {e.new_name} (immutable fields changed; old Experiment {fate})"
-    return f"~ {e.spec}: updated in place: {e.new_name}"
+        return f"± {e.label}: replaced: {e.old_name} -> {e.new_name} (immutable fields changed; old Experiment {fate})"
+    return f"~ {e.label}: updated in place: {e.new_name}"
 
 
 def _live(e: ExperimentPlan) -> str | None:
@@ -99,7 +99,7 @@ def _md_experiment(e: ExperimentPlan) -> list[str]:
         name = f"`{e.old_name}` → `{e.new_name}`"
     else:
         name = f"`{e.new_name or e.old_name}`"
-    out = [f"#### {_ICONS[e.action]} `{e.spec}`: {e.action}, {name}", ""]
+    out = [f"#### {_ICONS[e.action]} `{e.label}`: {e.action}, {name}", ""]
     out.append(f"- deployed under: {_where(e.deployments)}")
     gpus = _gpu_line(e.deployments)
     if gpus:
@@ -131,7 +131,7 @@ def to_markdown(plan: Plan) -> str:
         for e in changed:
             name = f"`{e.old_name}` → `{e.new_name}`" if e.action == REPLACED else f"`{e.new_name or e.old_name}`"
             where = ", ".join(f"`{d.overlay}`" for d in e.deployments) or "—"
-            out.append(f"| `{e.spec}` | {_ICONS[e.action]} {e.action} | {name} | {where} | {e.gpus} |")
+            out.append(f"| `{e.label}` | {_ICONS[e.action]} {e.action} | {name} | {where} | {e.gpus} |")
         out.append("")
         details = [line for e in changed for line in _md_experiment(e)]
         if len(changed) > FOLD_EXPERIMENTS:

@@ -22,7 +22,7 @@ from ..repo import CONFIG_FILE, EXPERIMENTS_DIR, OVERLAYS_DIR, Repo, load_repo
 @dataclass
 class Side:
     repo: Repo
-    experiments: dict[str, RenderedExperiment]  # by spec name
+    experiments: dict[tuple[str, str], RenderedExperiment]  # by (spec name, profile)
     # overlay dir -> how it is deployed (root kustomization, deploy/argocd, deploy/flux)
     deployed: dict[str, list[str]] = field(default_factory=dict)
     # overlay dir -> Experiment name -> the Experiment as kustomize builds it
@@ -76,7 +76,7 @@ def _repo_at(repo: Repo, ref: str, into: Path) -> Repo:
 def load_side(repo: Repo) -> Side:
     """Render repo in memory, then build each overlay it deploys."""
     result = render_repo(repo)
-    side = Side(repo, {r.spec.name: r for r in result.experiments})
+    side = Side(repo, {r.key: r for r in result.experiments})
     read = memory_reader(result.files)
     overlays = overlay_dirs(read, sorted({rel.rsplit("/", 1)[0] for rel in result.files
                                           if rel.startswith(f"{OVERLAYS_DIR}/")}))
@@ -90,6 +90,7 @@ def load_side(repo: Repo) -> Side:
             target = Path(tmp) / rel
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_text(text, encoding="utf-8")
+        _copy_custom(repo.root, Path(tmp))
         with ThreadPoolExecutor(max_workers=2) as pool:
             outputs = dict(zip(side.deployed, pool.map(lambda o: build(Path(tmp) / o, f"{o} (kustomize build)"),
                                                       side.deployed)))
@@ -98,6 +99,18 @@ def load_side(repo: Repo) -> Side:
                                if isinstance(d, dict) and d.get("kind") == "Experiment"
                                and isinstance(d.get("metadata"), dict)}
     return side
+
+
+def _copy_custom(root: Path, scratch: Path) -> None:
+    """The team's own kustomize Components (overlays/<profile>/custom/) are part of what an overlay builds."""
+    import shutil
+
+    from ..profiles.layout import CUSTOM_DIR
+
+    overlays = root / OVERLAYS_DIR
+    for custom in sorted(overlays.glob(f"*/{CUSTOM_DIR}")) if overlays.is_dir() else []:
+        if custom.is_dir() and not custom.is_symlink() and (scratch / OVERLAYS_DIR / custom.parent.name).is_dir():
+            shutil.copytree(custom, scratch / OVERLAYS_DIR / custom.parent.name / CUSTOM_DIR, symlinks=True)
 
 
 def side_at(repo: Repo, ref: str, scratch: Path) -> Side:

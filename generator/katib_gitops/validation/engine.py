@@ -428,7 +428,8 @@ def _spec_findings(repo: Repo, options: ValidationOptions, rendered: RenderResul
 
     if rendered is None:
         return repo_spec_findings(repo, lambda r: rendered_findings(r, options))
-    return [f for r in rendered.experiments for f in rendered_findings(r, options)]
+    # A spec deployed under several profiles renders Experiments that differ only in name and profile label.
+    return list(dict.fromkeys(f for r in rendered.experiments for f in rendered_findings(r, options)))
 
 
 def _in_sync(root: Path, rendered: RenderResult | None) -> frozenset[str]:
