@@ -210,6 +210,28 @@ def test_corrupt_state_on_resume_is_one_line_exit_2_and_changes_nothing(resumabl
     assert snapshot(resumable) == before
 
 
+@pytest.mark.parametrize("name", ["trials", "trials.jsonl", "run.json", "status.yaml", "study.db",
+                                  "runner.json.tmp"])
+def test_a_symbolic_link_planted_in_the_run_directory_is_not_followed(resumable, tmp_path, capsys, name):
+    out = resumable / "out"
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    target = elsewhere / "target"
+    if (out / name).is_dir():
+        shutil.rmtree(out / name)
+        target.mkdir()
+    else:
+        (out / name).unlink(missing_ok=True)
+        target.write_text("")
+    (out / name).symlink_to(target)
+    before, outside = snapshot(resumable), snapshot(elsewhere)
+    code, _, err = run(capsys, str(resumable / "exp.yaml"), "--workdir", str(resumable), "--out", str(out),
+                       "--resume", "--max-trials", "2", "--no-plot")
+    line = one_line_error(err)
+    assert code == 2 and f"refusing to follow the symbolic link {name}" in line
+    assert snapshot(resumable) == before and snapshot(elsewhere) == outside
+
+
 # --------------------------------------------------------------------------- 3. no orphan: setsid and daemons die with the trial
 
 ESCAPES = {

@@ -36,6 +36,11 @@ from .executor import marked_processes, signal_processes
 
 LOCK_FILE = "run.lock"
 STATE_FILE = "runner.json"
+# Everything a run writes directly in its directory (and the temporary names beside them):
+# a symbolic link planted under one of these names would carry a write elsewhere.
+OWN_NAMES = ("trials", "trials.jsonl", "run.json", "run.json.tmp", STATE_FILE, STATE_FILE + ".tmp", LOCK_FILE,
+             "study.db", "study.db-journal", "study.db-wal", "study.db-shm", "status.yaml",
+             "parallel-coordinates.png", "report.html")
 TRIAL_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,250}[a-z0-9])?")
 TOKEN = re.compile(r"[0-9a-f]{16,64}")
 
@@ -67,6 +72,10 @@ class RunDirectory:
         out = self.out
         if out.exists() and not out.is_dir():
             raise usage_error("--out is not a directory", out)
+        links = [name for name in OWN_NAMES if (out / name).is_symlink()]
+        if links:
+            raise usage_error(f"refusing to follow the symbolic link {links[0]} in the run directory "
+                              "(a run writes only inside it)", out)
         try:
             if not out.exists():
                 out.mkdir(parents=True)
