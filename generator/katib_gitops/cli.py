@@ -19,14 +19,25 @@ from .findings import UserError
 COMMANDS = ("render", "validate", "check", "plan", "status", "results", "import_", "run", "init", "new")
 
 
-def build_parser() -> argparse.ArgumentParser:
+def _requested(argv: Sequence[str] | None) -> str | None:
+    """The module of the subcommand argv names, when it names one (then only that one is loaded)."""
+    if not argv:
+        return None
+    first = next((a for a in argv if not a.startswith("-")), None)
+    return next((name for name in COMMANDS if name.rstrip("_") == first), None)
+
+
+def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
+    """The parser; with argv naming a subcommand, only that subcommand's module is imported (a per-file
+    `validate` in a pre-commit hook should not pay for the others), else all of them (--help)."""
     parser = argparse.ArgumentParser(
         prog="katib-gitops",
         description="Turn experiment specs into a validated GitOps repository for Kubeflow Katib.",
     )
     parser.add_argument("--version", action="version", version=f"katib-gitops {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for name in COMMANDS:
+    requested = _requested(argv)
+    for name in (requested,) if requested else COMMANDS:
         try:
             module = importlib.import_module(f"katib_gitops.commands.{name}")
         except ModuleNotFoundError as exc:
@@ -38,7 +49,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()

@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from importlib import resources
 from typing import Any, Iterator
 
 from .. import quantity
@@ -45,8 +44,9 @@ Fields = dict[str, tuple[str, bool]]
 
 @lru_cache(maxsize=1)
 def _types() -> dict[str, dict[str, list[Any]]]:
-    ref = resources.files("katib_gitops.schemas").joinpath(TYPES_FILE)
-    return json.loads(ref.read_text(encoding="utf-8"))["types"]
+    from .schema import load_packaged_schema  # reads package data without importlib.resources' readers
+
+    return (load_packaged_schema(TYPES_FILE) or {})["types"]
 
 
 @lru_cache(maxsize=None)
