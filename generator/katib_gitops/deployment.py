@@ -98,10 +98,28 @@ def deployed_overlays(read: Reader, overlays: list[str]) -> dict[str, list[str]]
                 targets = _targets(doc)
                 excluded = {o for t, exclude in targets if exclude for o in _matching(t, overlays)}
                 for target, exclude in targets:
-                    for overlay in _matching(target, overlays) if not exclude else ():
+                    if exclude:
+                        continue
+                    for overlay in _matching(target, overlays) + _through(read, target, overlays):
                         if overlay not in excluded:
                             add(overlay, top)
     return {o: out[o] for o in overlays if o in out}
+
+
+def _through(read: Reader, target: str, overlays: list[str]) -> list[str]:
+    """Overlays a synced directory includes through its kustomization (e.g. the repository root).
+
+    The target is tried as given, then without each leading part (a monorepo prefix: git.path), then as the
+    repository root itself (what a monorepo's Application names by its prefix alone).
+    """
+    t = _norm(target)
+    if "*" in t:
+        return []
+    parts = t.split("/") if t else []
+    for candidate in ["/".join(parts[i:]) for i in range(len(parts))] + [""]:
+        if read(posixpath.join(candidate, KUSTOMIZATION) if candidate else KUSTOMIZATION) is not None:
+            return [p for what, p in _reachable(read, candidate) if what == "dir" and p in overlays]
+    return []
 
 
 def _targets(doc: dict[str, Any]) -> list[tuple[str, bool]]:
