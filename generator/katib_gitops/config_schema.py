@@ -61,4 +61,6 @@ def parse_config(path: Path) -> RepoConfig:
                           interval=flux.get("interval", df.interval)),
         extra_algorithms=tuple(d.get("algorithms", ())),
         extra_early_stopping=tuple(d.get("earlyStoppingAlgorithms", ())),
+        extra_collectors=tuple(d.get("metricsCollectors", ())),
+        inject_security_context=d.get("injectSecurityContext", False),
     )

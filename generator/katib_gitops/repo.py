@@ -68,6 +68,10 @@ class RepoConfig:
     # Extra algorithm names a cluster's katib-config knows (custom suggestion services).
     extra_algorithms: tuple[str, ...] = ()
     extra_early_stopping: tuple[str, ...] = ()
+    # Metrics collector kinds the cluster's katib-config has beyond StdOut, File and TensorFlowEvent.
+    extra_collectors: tuple[str, ...] = ()
+    # The cluster's katib-config sets injectSecurityContext: true (the collector sidecar copies it).
+    inject_security_context: bool = False
 
 
 @dataclass(frozen=True)

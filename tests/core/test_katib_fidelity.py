@@ -41,7 +41,7 @@ def _kubeflow_trial(kind: str, replicas: str, role: str) -> str:
 
 
 def _repo(tmp_path: Path, spec: str) -> Path:
-    (tmp_path / "experiments").mkdir()
+    (tmp_path / "experiments").mkdir(parents=True)
     (tmp_path / "experiments" / "fidelity.yaml").write_text(spec)
     return tmp_path
 
@@ -107,3 +107,22 @@ def test_spec_check_does_not_import_the_validation_engine() -> None:
     imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}
     imported |= {alias.name for node in ast.walk(tree) if isinstance(node, ast.Import) for alias in node.names}
     assert not any("validation" in name for name in imported)
+
+
+def test_validate_names_the_namespaces_that_need_the_injection_label(capsys) -> None:
+    """No Namespace manifest among the files: the summary says which namespaces Katib requires the label on."""
+    iris = Path(__file__).parents[1] / "validation" / "iris.yaml"
+    assert cli("validate", str(iris)) == 0
+    err = capsys.readouterr().err
+    assert "namespace(s) kubeflow must carry the label katib.kubeflow.org/metrics-collector-injection: enabled" in err
+
+
+def test_validate_checks_a_spec_file_as_a_spec(tmp_path: Path, capsys) -> None:
+    """A file under experiments/ gets the findings `render` would report, not "not a Kubernetes object"."""
+    repo = _repo(tmp_path, SPEC.replace("algorithm: random", "algorithm: randm"))
+    assert cli("validate", str(repo / "experiments" / "fidelity.yaml")) == 1
+    out = capsys.readouterr().out
+    assert f"{repo / 'experiments' / 'fidelity.yaml'}:3:" in out and "randm" in out
+    assert "not a Kubernetes object" not in out
+    good = _repo(tmp_path / "good", SPEC)
+    assert cli("validate", str(good / "experiments" / "fidelity.yaml")) == 0

@@ -191,8 +191,9 @@ def test_short_form_covers_what_teams_need_and_stays_restricted(tmp_path: Path, 
         assert [v["name"] for v in pod["volumes"]][:3] == ["data", "settings", "token"]
         assert pod["containers"][0]["resources"]["limits"]["memory"] == "2Gi"
         capsys.readouterr()
-        assert cli("validate", "--pod-security", "restricted", str(tmp_path / "overlays" / overlay)) == 0, \
-            capsys.readouterr().out
+        # (with katib-config's injectSecurityContext, which Katib's collector sidecar needs under restricted)
+        assert cli("validate", "--pod-security", "restricted", "--inject-security-context",
+                   str(tmp_path / "overlays" / overlay)) == 0, capsys.readouterr().out
 
 
 def test_team_component_is_included_and_never_touched(tmp_path: Path):

@@ -39,7 +39,8 @@ DEFAULT_PATH = {"render": "experiments/broken.yaml", "validate": "incoming/broke
                 "import": "incoming/broken.yaml", "render-spec": "experiments/nope.yaml"}
 # FILE:LINE:COL: message -- every line a user sees for a broken input.
 SHAPED = re.compile(r"^[^\s:][^:]*:\d+:\d+: \S")
-SUMMARY = re.compile(r"^\d+ errors?, \d+ warnings? in \d+ documents?$")
+# The count, then notes such as the namespaces that must carry Katib's injection label.
+SUMMARY = re.compile(r"^\d+ errors?, \d+ warnings? in \d+ documents?(; .+)?$")
 GOOD_SPEC = """\
 name: broken
 objective:

@@ -59,7 +59,7 @@ class Case:
         kw: dict[str, object] = {}
         for item in (m.group(1).split() if m else []):
             key, value = item.split("=", 1)
-            if key == "strict":
+            if key in ("strict", "inject_security_context"):
                 kw[key] = value == "true"
             elif key.startswith("extra_"):
                 kw[key] = tuple(value.split(","))
@@ -71,6 +71,8 @@ class Case:
         o = self.options
         args = ["--strict"] if o.strict else []
         args += [f"--algorithm={a}" for a in o.extra_algorithms]
+        args += [f"--metrics-collector={k}" for k in o.extra_collectors]
+        args += ["--inject-security-context"] if o.inject_security_context else []
         if o.kubernetes_version:
             args.append(f"--kubernetes-version={o.kubernetes_version}")
         if o.pod_security:
@@ -133,7 +135,9 @@ def test_case_through_cli(path: Path, output: str) -> None:
 
 # Katib behaviours beyond the webhook's numbered rules (docs/katib-rules.md), and our own lints.
 FIDELITY_RULES = ["katib-job-roundtrip", "katib-unused-parameter", "primary-container", "experiment-name-dot",
-                  "k8s-name", "metrics-filter-groups", "search-space"]
+                  "k8s-name", "metrics-filter-groups", "search-space", "katib-collector-config",
+                  "katib-algorithm-settings", "katib-early-stopping-settings", "katib-namespace-label",
+                  "katib-command-wrap", "pod-security-sidecar"]
 
 
 def test_every_rule_has_a_negative_case() -> None:

@@ -26,9 +26,9 @@ def print_findings(findings: Iterable[Finding], stream=None) -> int:
 def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
     """Every validation layer over the generated Experiments, reported at their specs' lines."""
     from ..validation import ValidationOptions, rendered_findings
+    from ..validation.engine import with_repo_config
 
-    options = ValidationOptions(extra_algorithms=tuple(repo.config.extra_algorithms),
-                                extra_early_stopping=tuple(repo.config.extra_early_stopping))
+    options = with_repo_config(ValidationOptions(), repo.config)
     findings: list[Finding] = []
     for r in result.experiments:
         findings.extend(rendered_findings(r, options))

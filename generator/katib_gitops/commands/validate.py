@@ -32,6 +32,12 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="an extra algorithm name the cluster's katib-config knows (repeatable)")
     p.add_argument("--early-stopping", action="append", default=[], metavar="NAME",
                    help="an extra early-stopping algorithm name (repeatable)")
+    p.add_argument("--metrics-collector", action="append", default=[], metavar="KIND",
+                   help="a metrics collector kind the cluster's katib-config has beyond StdOut, File and "
+                   "TensorFlowEvent, e.g. PrometheusMetric (repeatable)")
+    p.add_argument("--inject-security-context", action="store_true",
+                   help="the cluster's katib-config sets injectSecurityContext: true, so Katib's collector sidecar "
+                   "copies the first container's securityContext (affects --pod-security)")
     p.add_argument("--pod-security", choices=LEVELS, help="require this Pod Security Standard of every pod template")
     p.add_argument("--live", metavar="FILE", default=None,
                    help="live state: the output of `kubectl get experiments -A -o yaml` (a file, - for stdin, or "
@@ -65,6 +71,8 @@ def run(args: argparse.Namespace) -> int:
         strict=args.strict,
         extra_algorithms=tuple(args.algorithm),
         extra_early_stopping=tuple(args.early_stopping),
+        extra_collectors=tuple(args.metrics_collector),
+        inject_security_context=args.inject_security_context,
         pod_security=args.pod_security,
         live=_live(args.live),
     )
@@ -80,5 +88,5 @@ def run(args: argparse.Namespace) -> int:
                                     file=str(repo.root), rule="usage"), exit_code=2)
     common.report(report.findings, args.output, args.quiet, args.strict)
     if args.output == "text" and not (args.quiet and report.ok):
-        print(summary(unique(report.findings), report.documents), file=sys.stderr)
+        print("; ".join([summary(unique(report.findings), report.documents), *report.notes]), file=sys.stderr)
     return 0 if report.ok else 1

@@ -17,13 +17,14 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import hygiene, katib_rules, kubernetes, podsecurity, resources, roundtrip, schema
+from . import hygiene, katib_rules, kubernetes, podsecurity, resources, roundtrip, schema, wrapper
 
 if TYPE_CHECKING:
     from ..render import RenderedExperiment, RenderResult
     from ..repo import Repo
 
 EXPERIMENT_API = "kubeflow.org/v1beta1"
+INJECTION_LABEL = "katib.kubeflow.org/metrics-collector-injection"
 KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 STDIN = "-"
 STDIN_NAME = "<stdin>"
@@ -38,6 +39,11 @@ class ValidationOptions:
     # Algorithm names a cluster's katib-config adds to the default list.
     extra_algorithms: tuple[str, ...] = ()
     extra_early_stopping: tuple[str, ...] = ()
+    # Metrics collector kinds a cluster's katib-config adds to the default list (StdOut, File, TensorFlowEvent).
+    extra_collectors: tuple[str, ...] = ()
+    # katib-config injectSecurityContext: the injected collector sidecar copies the first container's
+    # securityContext (pod/inject_webhook.go getMetricsCollectorContainer); without it the sidecar has none.
+    inject_security_context: bool = False
     # None, "baseline" or "restricted": Pod Security Standard every pod template must meet.
     pod_security: str | None = None
     # live.LiveState: apply Katib's update rules to each Experiment the cluster already has (validate --live).
@@ -48,6 +54,12 @@ class ValidationOptions:
 class ValidationReport(Report):
     documents: int = 0
     sources: list[str] = field(default_factory=list)
+    # For the namespace-label rule: the labels of each Namespace manifest seen, and where the first
+    # Experiment of each namespace is.
+    namespace_labels: dict[str, Any] = field(default_factory=dict)
+    experiment_namespaces: dict[str, tuple[Document, tuple[Any, ...]]] = field(default_factory=dict)
+    # Facts the findings cannot carry (printed after the summary): namespaces that must carry the label.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def warnings(self) -> list[Finding]:
@@ -83,7 +95,7 @@ def validate_document(doc: Document, options: ValidationOptions | None = None) -
 
 def _experiment(doc: Document, options: ValidationOptions, version: str) -> list[Finding]:
     schema_errors = schema.check_experiment(doc)
-    rules = katib_rules.check(doc, options.extra_algorithms, options.extra_early_stopping)
+    rules = katib_rules.check(doc, options.extra_algorithms, options.extra_early_stopping, options.extra_collectors)
     # Where Katib's rule and the schema flag the same field (an enum, say), Katib's message is the precise one.
     flagged = {f.path for f in rules}
     findings = [f for f in schema_errors if f.path not in flagged] + rules
@@ -94,6 +106,9 @@ def _experiment(doc: Document, options: ValidationOptions, version: str) -> list
         raw = _dig(doc.data, *kubernetes.TRIAL_SPEC)
         if isinstance(raw, dict) and raw.get("apiVersion") == kubernetes.JOB_API and raw.get("kind") == "Job":
             findings += roundtrip.check_job_template(doc, kubernetes.TRIAL_SPEC, raw)
+    findings += wrapper.check_wrapped_command(doc)
+    if options.pod_security:
+        findings += podsecurity.check_collector_sidecar(doc, options.pod_security, options.inject_security_context)
     if options.live is not None:
         findings += live_update_findings(doc, options.live)
     collector = _dig(doc.data, "spec", "metricsCollectorSpec", "collector", "customCollector")
@@ -166,7 +181,38 @@ def _tidy(findings: Iterable[Finding]) -> list[Finding]:
 def validate_documents(docs: Iterable[Document], options: ValidationOptions, report: ValidationReport) -> None:
     for doc in docs:
         report.documents += 1
+        note_namespace(doc, report)
         report.extend(validate_document(doc, options))
+
+
+def note_namespace(doc: Document, report: ValidationReport) -> None:
+    data = doc.data if isinstance(doc.data, dict) else {}
+    meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+    name = meta.get("namespace")
+    if data.get("kind") == "Namespace" and data.get("apiVersion") == "v1" and isinstance(meta.get("name"), str):
+        report.namespace_labels[meta["name"]] = meta.get("labels")
+    elif data.get("kind") == "Experiment" and data.get("apiVersion") == EXPERIMENT_API and isinstance(name, str):
+        report.experiment_namespaces.setdefault(name, (doc, ("metadata", "namespace")))
+
+
+def namespace_findings(report: ValidationReport) -> list[Finding]:
+    """Katib's validating webhook (experiment/validation_webhook.go Handle) refuses an Experiment whose namespace
+    lacks the label katib.kubeflow.org/metrics-collector-injection: enabled. Checked when the Namespace's manifest
+    is among the validated files; otherwise a note in the report names the namespaces that must carry it."""
+    out = []
+    unseen = []
+    for namespace, (doc, path) in sorted(report.experiment_namespaces.items()):
+        labels = report.namespace_labels.get(namespace, False)
+        if labels is False:
+            unseen.append(namespace)
+        elif not isinstance(labels, dict) or labels.get(INJECTION_LABEL) != "enabled":
+            out.append(doc.finding(
+                f"namespace {namespace} lacks the label {INJECTION_LABEL}: enabled in its manifest: Katib's webhook "
+                "refuses every Experiment in it", path, rule="katib-namespace-label"))
+    if unseen:
+        report.notes.append(f"namespace(s) {', '.join(unseen)} must carry the label {INJECTION_LABEL}: enabled "
+                            "(Katib's webhook refuses Experiments elsewhere; no Namespace manifest for them was checked)")
+    return out
 
 
 def _load(load: Callable[[], list[Any]], report: ValidationReport) -> list[Any]:
@@ -178,6 +224,45 @@ def _load(load: Callable[[], list[Any]], report: ValidationReport) -> list[Any]:
             raise
         report.findings.append(exc.finding)
         return []
+
+
+def validate_file(path: Path, display: str, options: ValidationOptions, report: ValidationReport) -> None:
+    """A manifest file, or an experiment spec (validated as `render` would, at the spec's lines)."""
+    docs = _load(lambda: load_file(str(path), display), report)
+    if len(docs) == 1 and is_spec(docs[0].data, path):
+        report.documents += 1
+        report.extend(spec_file_findings(path, display, options))
+        return
+    validate_documents(docs, options, report)
+
+
+def is_spec(data: Any, path: Path) -> bool:
+    """A mapping without apiVersion/kind that is a file under experiments/ or has a spec's shape."""
+    if not isinstance(data, dict) or "apiVersion" in data or "kind" in data:
+        return False
+    return path.resolve().parent.name == "experiments" or ("name" in data and ("trial" in data or "objective" in data))
+
+
+def spec_file_findings(path: Path, display: str, options: ValidationOptions) -> list[Finding]:
+    """What `render` reports for this spec: its schema, then every layer over the Experiment it renders to."""
+    from ..render import SpecErrors, load_specs, render_spec
+    from ..repo import load_repo
+
+    repo = load_repo(path.resolve().parent)
+    options = with_repo_config(options, repo.config)
+    try:
+        [(spec, doc)] = load_specs(repo, [path])
+        findings: list[Finding] = []
+        for r in render_spec(repo, spec, doc):
+            findings += [f for f in rendered_findings(r, options) if f not in findings]  # once, not per profile
+    except SpecErrors as exc:
+        findings = list(exc.findings)
+    except UserError as exc:
+        if exc.exit_code != 1:
+            raise
+        findings = [exc.finding]
+    shown = repo.rel(path)
+    return [replace(f, file=display) if f.file == shown else f for f in findings]
 
 
 def has_kustomization(directory: Path) -> bool:
@@ -249,7 +334,7 @@ def validate_directory(directory: Path, options: ValidationOptions, report: Vali
             report.documents += 1
         else:
             report.sources.append(name)
-            validate_documents(_load(lambda: load_file(str(path), name), report), options, report)
+            validate_file(path, name, options, report)
 
 
 class Builds:
@@ -307,14 +392,26 @@ def validate_paths(paths: Sequence[str], options: ValidationOptions | None = Non
             validate_directory(path, options, report)
         elif path.is_file():
             report.sources.append(raw)
-            validate_documents(_load(lambda: load_file(raw), report), options, report)
+            validate_file(path, raw, options, report)
         else:
             raise UserError(Finding("no such file or directory", file=raw, line=0, column=0, rule="io"), exit_code=2)
+    report.extend(namespace_findings(report))
     return report
 
 
 # ---------------------------------------------------------------------------
 # a katib-gitops repository
+
+
+def with_repo_config(options: ValidationOptions, config: Any) -> ValidationOptions:
+    """options plus what the repository's katib-gitops.yaml says about the cluster's katib-config."""
+    def merged(attr: str) -> tuple[str, ...]:
+        return tuple(dict.fromkeys((*getattr(config, attr, ()), *getattr(options, attr))))
+
+    return replace(options, extra_algorithms=merged("extra_algorithms"),
+                   extra_early_stopping=merged("extra_early_stopping"), extra_collectors=merged("extra_collectors"),
+                   inject_security_context=options.inject_security_context
+                   or bool(getattr(config, "inject_security_context", False)))
 
 
 def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered: RenderResult | None = None,
@@ -326,14 +423,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
     """
     from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
 
-    options = options or DEFAULT_OPTIONS
-    config = repo.config
-    options = ValidationOptions(
-        kubernetes_version=options.kubernetes_version, strict=options.strict, pod_security=options.pod_security,
-        live=options.live,
-        extra_algorithms=tuple(dict.fromkeys((*config.extra_algorithms, *options.extra_algorithms))),
-        extra_early_stopping=tuple(dict.fromkeys((*config.extra_early_stopping, *options.extra_early_stopping))),
-    )
+    options = with_repo_config(options or DEFAULT_OPTIONS, repo.config)
     kubernetes.resolve_version(options.kubernetes_version)
     root = repo.root
     report = ValidationReport()
@@ -361,6 +451,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
                 if built:
                     for doc in _load(lambda: load_documents(built[0], label), report):
                         report.documents += 1
+                        note_namespace(doc, report)
                         report.extend(_not_reported_yet(doc, validate_document(doc, here), seen))
             else:
                 validate_directory(d, options, report, root)
@@ -369,6 +460,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
             validate_directory(deploy, options, report, root, builds=builds)
     finally:
         builds.close()
+    report.extend(namespace_findings(report))
     return report
 
 

@@ -23,7 +23,7 @@ from typing import Any, Iterator, Sequence
 
 from ..findings import ERROR, WARNING, Finding, PathPart
 from ..yamlio import Document
-from . import regex
+from . import regex, services
 from .access import as_list, as_map
 from .schema import did_you_mean
 
@@ -46,6 +46,11 @@ PARAMETER_TYPES = ("double", "int", "discrete", "categorical", "unknown")
 DISTRIBUTIONS = ("uniform", "logUniform", "normal", "logNormal", "unknown")
 RESUME_POLICIES = ("", "Never", "LongRunning", "FromVolume")
 COLLECTOR_KINDS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric", "Custom", "Push")
+# Kinds Katib injects a collector for, each needing a katib-config metricsCollectors entry
+# (metricscollector/v1beta1/common/const.go AutoInjectMetricsCollectorList; validator.go validateMetricsCollector),
+# and the kinds the default katib-config has an entry for.
+AUTO_INJECT_COLLECTORS = ("StdOut", "TensorFlowEvent", "File", "PrometheusMetric")
+DEFAULT_COLLECTORS = ("StdOut", "File", "TensorFlowEvent")
 
 DEFAULT_FILE_PATH = "/var/log/katib/metrics.log"
 DEFAULT_TFEVENT_PATH = "/var/log/katib/tfevent/"
@@ -86,6 +91,7 @@ class Checker:
     doc: Document
     extra_algorithms: Sequence[str] = ()
     extra_early_stopping: Sequence[str] = ()
+    extra_collectors: Sequence[str] = ()
     findings: list[Finding] = field(default_factory=list)
 
     def error(self, rule: str, path: Sequence[PathPart], message: str, at: Sequence[PathPart] | None = None,
@@ -534,6 +540,12 @@ def rule_15_metrics_collector(c: Checker, spec: dict[str, Any]) -> None:
     given = fsp or {}
     fsp_at = FILE_SYSTEM_PATH if fsp is not None else METRICS_SOURCE if mcs.get("source") is not None else METRICS_COLLECTOR
 
+    if kind in AUTO_INJECT_COLLECTORS and kind not in (*DEFAULT_COLLECTORS, *c.extra_collectors):
+        c.error("katib-collector-config", kind_path,
+                f"the default katib-config has no metricsCollectors entry for {kind}, and Katib's webhook refuses a "
+                f"collector kind without one: add it to the cluster's katib-config, then declare it with "
+                f"--metrics-collector {kind} or `metricsCollectors: [{kind}]` in katib-gitops.yaml",
+                at=kind_path if collector is not None else METRICS_COLLECTOR)
     if kind in ("StdOut", "Push"):
         return
     if kind == "File":
@@ -669,10 +681,31 @@ def primary_container(c: Checker, spec: dict[str, Any]) -> None:
                       "a pod without it (pod/utils.go mutatePodEnv)")
 
 
-def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopping: Sequence[str] = ()) -> list[Finding]:
+def service_settings(c: Checker, spec: dict[str, Any]) -> None:
+    """Settings the suggestion / early-stopping service refuses right after creation (see ``services``)."""
+    for rule, key, refusals in (("katib-algorithm-settings", "algorithm", services.algorithm_refusals(spec)),
+                                ("katib-early-stopping-settings", "earlyStopping",
+                                 services.early_stopping_refusals(spec))):
+        block = as_map(spec.get(key))
+        for index, name, message in refusals:
+            if index is not None:
+                path: tuple[PathPart, ...] = (*SPEC, key, "algorithmSettings", index)
+                at = (*path, "value") if name in [s.get("name") for s in as_list(block.get("algorithmSettings"))
+                                                  if isinstance(s, dict)] and "unknown setting" not in message \
+                    else (*path, "name")
+            elif name:
+                path, at = (*SPEC, name), (*SPEC, name)
+            else:
+                path, at = (*SPEC, key), (*SPEC, key, "algorithmName")
+            c.error(rule, path, f"{message}; the {block.get('algorithmName')} service refuses it as soon as the "
+                    "Experiment is created, which then fails", at=at)
+
+
+def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopping: Sequence[str] = (),
+          extra_collectors: Sequence[str] = ()) -> list[Finding]:
     """Every webhook rule over one Experiment document."""
     exp = doc.data
-    c = Checker(doc, extra_algorithms, extra_early_stopping)
+    c = Checker(doc, extra_algorithms, extra_early_stopping, extra_collectors)
     rule_1_name(c, exp)
     spec = exp.get("spec")
     if spec is None:
@@ -702,4 +735,5 @@ def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopp
         unused_parameters(c, spec)
     rule_15_metrics_collector(c, spec)
     rule_16_metrics_format(c, spec)
+    service_settings(c, spec)
     return c.findings

@@ -160,3 +160,31 @@ def _restricted(c: _Checker, pod: dict[str, Any]) -> None:
         for j, cap in enumerate(as_list(caps.get("add"))):
             if isinstance(cap, str) and cap in BASELINE_CAPABILITIES and cap != "NET_BIND_SERVICE":
                 c.error((*scp, "capabilities", "add", j), f"only NET_BIND_SERVICE may be added, not {cap}")
+
+
+# Collector kinds whose sidecar Katib builds itself (metricscollector/v1beta1/common/const.go
+# AutoInjectMetricsCollectorList); Custom injects the user's own container, Push injects none.
+SIDECAR_COLLECTORS = ("StdOut", "File", "TensorFlowEvent", "PrometheusMetric")
+
+
+def check_collector_sidecar(doc: Document, level: str, inject_security_context: bool) -> list[Finding]:
+    """Katib's metrics-collector sidecar as the namespace's Pod Security admission sees it.
+
+    pod/inject_webhook.go getMetricsCollectorContainer gives the sidecar no securityContext unless katib-config
+    sets injectSecurityContext: true (it then copies the first container's, which the checks above cover). With
+    none, `restricted` refuses the pod: allowPrivilegeEscalation and capabilities.drop are container-level.
+    """
+    if level != "restricted" or inject_security_context:
+        return []
+    spec = as_map(as_map(doc.data).get("spec"))
+    mcs = as_map(spec.get("metricsCollectorSpec"))
+    kind = as_map(mcs.get("collector")).get("kind") or "StdOut"
+    if kind not in SIDECAR_COLLECTORS or not isinstance(as_map(spec.get("trialTemplate")).get("trialSpec"), dict):
+        return []
+    path: tuple[PathPart, ...] = ("spec", "metricsCollectorSpec", "collector", "kind")
+    return [doc.finding(
+        f"Katib injects its {kind} metrics-collector sidecar into every primary trial pod without a securityContext "
+        "(pod/inject_webhook.go getMetricsCollectorContainer), so Pod Security `restricted` rejects the pods even "
+        "though this template passes: set injectSecurityContext: true in the cluster's katib-config and declare it "
+        "here (--inject-security-context, or injectSecurityContext: true in katib-gitops.yaml)",
+        path if "metricsCollectorSpec" in spec else ("spec",), severity=ERROR, rule=RULE + "-sidecar")]

@@ -1,0 +1,202 @@
+"""The primary container's command as Katib's pod webhook rewrites it for a pull metrics collector.
+
+For the StdOut, File and TensorFlowEvent collectors (pod/const.go
+NeedWrapWorkerMetricsCollectorList) the pod webhook (pod/utils.go
+wrapWorkerContainer, getContainerCommand) replaces the primary container's
+command and args by ``sh -c "<command and args joined with spaces> 1>log 2>&1 && ..."``
+(the redirect only for StdOut). An existing ``sh -c`` / ``bash -c`` prefix is kept
+and the rest joined the same way. So:
+
+- a word with spaces or shell operators is re-parsed by sh into other words
+  (``python3 -c 'print(1)'`` written as three words): error;
+- words sh reads as one word but changes (quotes removed, as the upstream NAS
+  examples rely on) or would expand (``$HOME``, ``*``): warning;
+- ``sh -c SCRIPT ARG...``: the ARGs are joined into the script text: error;
+  a script of several commands gets the redirect on its last one only: warning;
+- no ``command``: the webhook asks the image registry for the entrypoint at trial
+  time (getRemoteImage): warning.
+
+Each ``${trialParameters.X}`` is checked with every value the parameter's list can
+give it (the first value, or min and max, for ranges).
+"""
+
+from __future__ import annotations
+
+import shlex
+from typing import Any, Iterator
+
+from ..findings import ERROR, WARNING, Finding, PathPart
+from ..yamlio import Document
+from . import katib_rules
+from .access import as_list, as_map
+
+WRAPPED_COLLECTORS = ("StdOut", "File", "TensorFlowEvent")
+SHELLS = ("sh", "bash")
+EXPANDS = set("$`*?[~\\")
+RULE = "katib-command-wrap"
+JOB_ROLE = "training.kubeflow.org/job-role"
+DEFAULT_PRIMARY_LABELS = {JOB_ROLE: "master"}  # experiment_defaults.go, Kubeflow training kinds
+
+
+def _values(exp: dict[str, Any]) -> dict[str, list[str]]:
+    """trialParameter name -> the values a trial can give its placeholder."""
+    spec = as_map(exp.get("spec"))
+    params = {p["name"]: as_map(p.get("feasibleSpace")) for p in as_list(spec.get("parameters"))
+              if isinstance(p, dict) and isinstance(p.get("name"), str)}
+    out: dict[str, list[str]] = {}
+    for tp in as_list(as_map(spec.get("trialTemplate")).get("trialParameters")):
+        if not isinstance(tp, dict) or not isinstance(tp.get("name"), str):
+            continue
+        ref = tp.get("reference")
+        space = params.get(ref) if isinstance(ref, str) else None
+        if space is None:
+            out[tp["name"]] = ["sample"]
+            continue
+        listed = [str(v) for v in as_list(space.get("list"))]
+        bounds = [str(space[k]) for k in ("min", "max") if space.get(k) not in (None, "")]
+        out[tp["name"]] = listed or bounds or ["1"]
+    return out
+
+
+def _variants(word: str, values: dict[str, list[str]]) -> Iterator[str]:
+    """word with each of its placeholders given each possible value (one placeholder varied at a time)."""
+    names = [m.group(1) for m in katib_rules.PLACEHOLDER.finditer(word)]
+    if not names:
+        yield word
+        return
+    first = {n: (values.get(n) or ["sample"])[0] for n in names}
+    base = katib_rules.PLACEHOLDER.sub(lambda m: first.get(m.group(1), "sample"), word)
+    yield base
+    for name in dict.fromkeys(names):
+        for value in (values.get(name) or [])[1:]:
+            pick = dict(first, **{name: value})
+            yield katib_rules.PLACEHOLDER.sub(lambda m: pick.get(m.group(1), "sample"), word)
+
+
+def sh_words(text: str) -> list[str] | None:
+    """How sh splits text into words (operators as words of their own), or None when it cannot parse it."""
+    lexer = shlex.shlex(text, posix=True, punctuation_chars=True)
+    lexer.whitespace_split = True
+    lexer.commenters = ""
+    try:
+        words = list(lexer)
+    except ValueError:
+        return None
+    # sh starts a comment at a word beginning with '#'.
+    for i, w in enumerate(words):
+        if w.startswith("#"):
+            return words[:i] + ["<comment>"]
+    return words
+
+
+def _several_commands(script: str) -> bool:
+    words = sh_words(script)
+    return words is None or any(w in (";", "&&", "||", "|", "&") for w in words) or "\n" in script.strip()
+
+
+def check_wrapped_command(doc: Document) -> list[Finding]:
+    exp = doc.data
+    spec = as_map(exp.get("spec"))
+    mcs = as_map(spec.get("metricsCollectorSpec"))
+    kind = as_map(mcs.get("collector")).get("kind") or "StdOut"
+    if not isinstance(kind, str):
+        return []
+    tt = as_map(spec.get("trialTemplate"))
+    primary = tt.get("primaryContainerName")
+    ts = tt.get("trialSpec")
+    if kind not in WRAPPED_COLLECTORS or not isinstance(primary, str) or not isinstance(ts, dict):
+        return []
+    values = _values(exp)
+    out: list[Finding] = []
+    labels = tt.get("primaryPodLabels") or (DEFAULT_PRIMARY_LABELS if ts.get("kind") in katib_rules.KUBEFLOW_JOB_KINDS
+                                            else None)
+    for path, template, _ in _pod_templates(ts):
+        if isinstance(labels, dict) and not _primary(path, template, labels):
+            continue  # pod/inject_webhook.go Mutate wraps only pods carrying primaryPodLabels
+        for i, ct in enumerate(as_list(as_map(template.get("spec")).get("containers"))):
+            if isinstance(ct, dict) and ct.get("name") == primary:
+                where = (*katib_rules.TRIAL_TEMPLATE, "trialSpec", *path, "spec", "containers", i)
+                out += _container(doc, where, ct, values, kind)
+    return out
+
+
+def _primary(path: tuple[PathPart, ...], template: dict[str, Any], labels: dict[str, Any]) -> bool:
+    """Whether the pods of this template carry labels: their own metadata, or the training operator's
+    job-role label, which it sets to the replica type in lower case."""
+    own = as_map(as_map(template.get("metadata")).get("labels"))
+    role = str(path[-2]).lower() if len(path) >= 2 else ""
+    return all(own.get(k) == v or (k == JOB_ROLE and v == role) for k, v in labels.items())
+
+
+def _pod_templates(ts: dict[str, Any]) -> Iterator[tuple[tuple[PathPart, ...], dict[str, Any], bool]]:
+    from .kubernetes import pod_templates
+
+    return pod_templates(ts)
+
+
+def _container(doc: Document, where: tuple[PathPart, ...], ct: dict[str, Any], values: dict[str, list[str]],
+               kind: str) -> list[Finding]:
+    command, args = ct.get("command"), ct.get("args")
+    if not isinstance(command, list) or not command:
+        return [doc.finding("no command: Katib's pod webhook then asks the image registry for the image's entrypoint "
+                            "at trial time (pod/utils.go getContainerCommand), which fails for a registry the "
+                            "controller cannot reach; give the command explicitly", (*where, "name"),
+                            severity=WARNING, rule=RULE)]
+    words: list[tuple[tuple[PathPart, ...], str]] = [((*where, "command", j), w) for j, w in enumerate(command)]
+    if isinstance(args, list):
+        words += [((*where, "args", j), w) for j, w in enumerate(args)]
+    if not all(isinstance(w, str) for _, w in words):
+        return []  # the schema reports it
+    out: list[Finding] = []
+    texts = [w for _, w in words]
+    if len(texts) >= 2 and texts[0] in SHELLS and texts[1] == "-c":
+        if len(texts) > 3:
+            out.append(doc.finding(
+                f"`{texts[0]} -c SCRIPT ARG...`: Katib's pod webhook joins the ARGs into the script text with spaces "
+                "(pod/utils.go wrapWorkerContainer), so they stop being $0, $1, ...: put them in the script",
+                words[3][0], rule=RULE))
+        if kind == "StdOut" and len(texts) > 2 and _several_commands(texts[2]):
+            out.append(doc.finding(
+                "Katib appends `1>/var/log/katib/metrics.log 2>&1` to this script (pod/utils.go wrapWorkerContainer): "
+                "it applies to the last command only, so metrics printed by earlier commands are never collected; "
+                "wrap the script in `{ ...; }` or print metrics from the last command", words[2][0],
+                severity=WARNING, rule=RULE))
+        return out
+    changed: tuple[int, list[str]] | None = None
+    for texts_now in _joined_variants(words, values):
+        parsed = sh_words(" ".join(texts_now))
+        if parsed is None or len(parsed) != len(texts_now):
+            culprit = next((k for k, w in enumerate(texts_now) if len(sh_words(w) or []) != 1), 0)
+            out.append(doc.finding(
+                f"Katib's pod webhook runs this command as `sh -c` over the words joined with spaces (pod/utils.go "
+                f"wrapWorkerContainer), and sh does not read `{texts_now[culprit]}` as one word (it reads "
+                f"{sh_words(texts_now[culprit]) or 'an unparsable text'}): avoid spaces and shell syntax in words, or "
+                "write `command: [sh, -c, '...']` yourself", words[culprit][0], rule=RULE))
+            return out
+        if changed is None and parsed != texts_now:
+            k = next(k for k, (a, b) in enumerate(zip(parsed, texts_now)) if a != b)
+            changed = (k, [texts_now[k], parsed[k]])
+    if changed is not None:
+        k, (written, got) = changed
+        out.append(doc.finding(
+            f"Katib's pod webhook runs this command through `sh -c` (pod/utils.go wrapWorkerContainer): the trainer "
+            f"gets `{got}`, not `{written}` (sh removes quotes and backslashes)", words[k][0],
+            severity=WARNING, rule=RULE))
+        return out
+    expanded = [(p, w) for p, w in words if EXPANDS & set(katib_rules.PLACEHOLDER.sub("", w))]
+    if expanded:
+        p, w = expanded[0]
+        out.append(doc.finding(
+            f"`{w}`: Katib's pod webhook runs the command through `sh -c` (pod/utils.go wrapWorkerContainer), which "
+            "expands $, `, *, ?, [ and ~ in it; quote or escape them if they are meant literally", p,
+            severity=WARNING, rule=RULE))
+    return out
+
+
+def _joined_variants(words: list[tuple[tuple[PathPart, ...], str]], values: dict[str, list[str]]) -> Iterator[list[str]]:
+    """The words with their placeholders' first values, then with each alternative value of one placeholder."""
+    base = [next(_variants(w, values)) for _, w in words]
+    yield base
+    for k, (_, w) in enumerate(words):
+        for alt in list(_variants(w, values))[1:]:
+            yield base[:k] + [alt] + base[k + 1:]
