@@ -293,7 +293,7 @@ def test_a_trials_escaped_children_do_not_outlive_it(tmp_path, capsys, case):
 
 SLOW = experiment(["sh", "-c", "{ echo $$$$ > pid-${trialParameters.x}; setsid sleep 30 & echo $! > kid-${trialParameters.x}; "
                          "sleep 30; echo accuracy=0.${trialParameters.x}; }"],
-                  parameters=[{"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "4"}}],
+                  parameters=[{"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "4", "step": "1"}}],
                   algorithm="grid", max_trials=4, parallel=2, collector={"collector": {"kind": "None"}})
 
 

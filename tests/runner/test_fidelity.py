@@ -304,3 +304,16 @@ def test_run_refuses_up_front_what_the_suggestion_service_refuses(tmp_path, caps
             assert by_validate[0] in text
     else:
         assert code == 0 and len(records) == 1 and not by_validate
+
+
+def test_run_refuses_what_the_early_stopping_service_refuses_with_validates_message(tmp_path, capsys):
+    exp = experiment(["sh", "-c", "echo accuracy=0.5 ${trialParameters.x}"], max_trials=1, parallel=1,
+                     early_stopping={"algorithmName": "medianstop", "algorithmSettings": [
+                         {"name": "start_step", "value": "0"}]})
+    spec = tmp_path / "exp.yaml"
+    spec.write_text(yaml.safe_dump(exp))
+    cli_main(["validate", str(spec)])
+    (by_validate,) = [re.sub(r" \[[\w-]+\]$", "", line) for line in capsys.readouterr().out.splitlines()
+                      if ": spec.earlyStopping" in line]
+    code, records, text = run_cli(tmp_path, exp, capsys=capsys)
+    assert code == 1 and records == [] and text == by_validate + "\n"

@@ -247,7 +247,7 @@ def wait_for_pids(directory: Path, n: int) -> list[int]:
 
 def test_ctrl_c_stops_running_trials_cleanly_and_resume_finishes(tmp_path):
     exp = experiment(["sh", "-c", "echo $$$$ > pid-${trialParameters.x}; sleep 30; echo accuracy=1"],
-                     parameters=[{"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}}],
+                     parameters=[{"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3", "step": "1"}}],
                      algorithm="grid", max_trials=3, parallel=2)
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp))
     proc = subprocess.Popen(

@@ -6,7 +6,8 @@ grid and multivariate-tpe, goptuna for cmaes and sobol, skopt for
 bayesianoptimization) checks the algorithm and its settings
 (ValidateAlgorithmSettings in pkg/suggestion/v1beta1/*/service.py and
 goptuna/service.go); a refusal fails the Experiment before a trial exists.
-Those checks are modelled once, in the validation package's Katib rules
+The medianstop service checks its settings the same way. Those checks are
+modelled once, in the validation package's Katib rules
 (``validation.katib_rules``); the runner asks them about the Experiment it is
 given, so a refused algorithm or setting fails ``run`` up front with the very
 message ``validate`` gives, and the runner never runs what the cluster would not.
@@ -20,11 +21,12 @@ from typing import Any, Mapping
 from ..findings import ERROR, Finding
 from ..yamlio import Document
 
-ALGORITHM = ("spec", "algorithm")
+# What the suggestion and early-stopping services check, where `validate` reports it.
+SERVICES = (("spec", "algorithm"), ("spec", "earlyStopping"))
 
 
 def refusal(experiment: Mapping[str, Any], doc: Document | None = None, source: str = "-") -> Finding | None:
-    """validate's first error about spec.algorithm (name, settings), or None.
+    """validate's first error about spec.algorithm or spec.earlyStopping (names, settings), or None.
 
     ``doc`` gives positions when the Experiment was read from a file; an
     Experiment rendered from a spec has none in that spec (line 0).
@@ -33,6 +35,6 @@ def refusal(experiment: Mapping[str, Any], doc: Document | None = None, source: 
 
     checked = doc if doc is not None else Document(data=dict(experiment), file=source, index=0)
     for finding in katib_rules.check(checked):
-        if finding.severity == ERROR and tuple(finding.path[:2]) == ALGORITHM:
+        if finding.severity == ERROR and tuple(finding.path[:2]) in SERVICES:
             return finding if doc is not None else dataclasses.replace(finding, line=0, column=0)
     return None
