@@ -35,7 +35,8 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
         description="Turn experiment specs into a validated GitOps repository for Kubeflow Katib.",
     )
     parser.add_argument("--version", action="version", version=f"katib-gitops {__version__}")
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    # prog given: argparse would otherwise build a help formatter (and import shutil) to work it out.
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="katib-gitops")
     requested = _requested(argv)
     for name in (requested,) if requested else COMMANDS:
         try:

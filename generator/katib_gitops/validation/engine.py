@@ -9,7 +9,6 @@ kustomize first) and stdin. ``validate_repo`` covers a katib-gitops repository.
 from __future__ import annotations
 
 import os
-import subprocess
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +16,10 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
 
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import hygiene, katib_rules, kubernetes, podsecurity, resources, roundtrip, schema, wrapper
+from . import hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
+
+# podsecurity (only with --pod-security) and resources (kinds other than Experiment) are imported where
+# used: a per-file run on one Experiment should not pay for them.
 
 if TYPE_CHECKING:
     from ..render import RenderedExperiment, RenderResult
@@ -84,10 +86,12 @@ def validate_document(doc: Document, options: ValidationOptions | None = None) -
     api, kind = data.get("apiVersion"), data.get("kind")
     if kind == "Experiment" and api == EXPERIMENT_API:
         findings = _experiment(doc, options, version)
-    elif kind == "Experiment" and isinstance(api, str) and resources.group_of(api) == "kubeflow.org":
+    elif kind == "Experiment" and isinstance(api, str) and "/" in api and api.split("/", 1)[0] == "kubeflow.org":
         findings = [doc.finding(f"{api} is not served by current Katib: use {EXPERIMENT_API}", ("apiVersion",),
                                 rule="api-version")]
     else:
+        from . import resources
+
         findings = resources.check_resource(doc, version, options.strict)
         findings += _pod_checks(doc, (), data, options, version)
     return _tidy(findings)
@@ -108,6 +112,8 @@ def _experiment(doc: Document, options: ValidationOptions, version: str) -> list
             findings += roundtrip.check_job_template(doc, kubernetes.TRIAL_SPEC, raw)
     findings += wrapper.check_wrapped_command(doc)
     if options.pod_security:
+        from . import podsecurity
+
         findings += podsecurity.check_collector_sidecar(doc, options.pod_security, options.inject_security_context)
     if options.live is not None:
         findings += live_update_findings(doc, options.live)
@@ -156,6 +162,8 @@ def _pod_checks(doc: Document, prefix: tuple[Any, ...], resource: dict[str, Any]
         if api_rules:
             out += kubernetes.check_pod_spec(doc, where, template, job, version)
         if options.pod_security:
+            from . import podsecurity
+
             out += podsecurity.check_pod_security(doc, where, template, options.pod_security)
         out += hygiene.check_pod(doc, where, template)
     return out
@@ -293,6 +301,8 @@ def kustomize_build(directory: Path, display: str) -> str:
 
 
 def _kubectl_kustomize(directory: Path, display: str) -> str:  # pragma: no cover - fallback only
+    import subprocess
+
     try:
         proc = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
     except (OSError, subprocess.TimeoutExpired) as exc:

@@ -24,7 +24,6 @@ import json
 import re
 from decimal import Decimal, InvalidOperation
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
@@ -53,6 +52,8 @@ def _schema_root() -> Path:
     spec = find_spec("kubernetes_validate")
     if spec is not None and spec.submodule_search_locations:
         return Path(list(spec.submodule_search_locations)[0]) / "kubernetes-json-schema"
+    from importlib import resources
+
     return Path(str(resources.files("kubernetes_validate").joinpath("kubernetes-json-schema")))
 
 

@@ -15,10 +15,8 @@ wants strings.
 
 from __future__ import annotations
 
-import difflib
 import json
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
@@ -169,6 +167,8 @@ def load_packaged_schema(name: str) -> dict[str, Any] | None:
                 return json.load(fh)
         except FileNotFoundError:
             pass
+    from importlib import resources
+
     ref = resources.files("katib_gitops.schemas").joinpath(name)
     try:
         return json.loads(ref.read_text(encoding="utf-8"))
@@ -345,5 +345,7 @@ def did_you_mean(word: str, candidates: Iterable[str]) -> str:
     lowered = {c.lower(): c for c in cands}
     if word.lower() in lowered and lowered[word.lower()] != word:
         return f"; did you mean `{lowered[word.lower()]}`?"
+    import difflib
+
     close = difflib.get_close_matches(word.lower(), list(lowered), n=1, cutoff=0.75)
     return f"; did you mean `{lowered[close[0]]}`?" if close else ""
