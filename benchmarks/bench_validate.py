@@ -34,6 +34,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "generator"))
 
 from katib_gitops.validation import ValidationOptions, validate_document, validate_paths  # noqa: E402
+from katib_gitops.validation.services import algorithm_refusals  # noqa: E402
 from katib_gitops.yamlio import dump, load_file  # noqa: E402
 
 IRIS = ROOT / "tests" / "validation" / "iris.yaml"
@@ -71,6 +72,10 @@ def variant(base: dict, rng: random.Random, i: int) -> dict:
             space = {"list": rng.sample(choices, rng.randint(1, len(choices)))}
         params.append({"name": p["name"], "parameterType": kind, "feasibleSpace": space})
     spec["parameters"] = params
+    # Valid Experiments only: a search space the chosen algorithm's service refuses (a grid without steps or
+    # with fewer points than trials, cmaes over one dimension) falls back to random.
+    if any(algorithm_refusals(spec)):
+        spec["algorithm"]["algorithmName"] = "random"
     return exp
 
 

@@ -126,3 +126,13 @@ def test_validate_checks_a_spec_file_as_a_spec(tmp_path: Path, capsys) -> None:
     assert "not a Kubernetes object" not in out
     good = _repo(tmp_path / "good", SPEC)
     assert cli("validate", str(good / "experiments" / "fidelity.yaml")) == 0
+
+
+def test_prometheus_port_zero_is_written_as_katibs_default(tmp_path: Path) -> None:
+    """experiment_defaults.go turns a port printing "0" into 8080; `metricsCollectors:` declares the kind."""
+    repo = _repo(tmp_path, SPEC + "metricsCollector:\n  kind: PrometheusMetric\n  httpGet: {port: 0}\n")
+    (repo / "katib-gitops.yaml").write_text("metricsCollectors: [PrometheusMetric]\n")
+    assert cli("render", "-C", str(repo), "-q") == 0
+    (base,) = (repo / "base").rglob("fidelity.yaml")
+    http = yaml.safe_load(base.read_text())["spec"]["metricsCollectorSpec"]["source"]["httpGet"]
+    assert http == {"port": 8080, "path": "/metrics"}

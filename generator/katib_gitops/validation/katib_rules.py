@@ -697,7 +697,9 @@ def service_settings(c: Checker, spec: dict[str, Any]) -> None:
                 path, at = (*SPEC, name), (*SPEC, name)
             else:
                 path, at = (*SPEC, key), (*SPEC, key, "algorithmName")
-            c.error(rule, path, f"{message}; the {block.get('algorithmName')} service refuses it as soon as the "
+            algorithm = block.get("algorithmName")
+            service = services.SERVICE.get(algorithm, algorithm) if isinstance(algorithm, str) else "early-stopping"
+            c.error(rule, path, f"{message}; Katib's {service} service ({algorithm}) refuses it as soon as the "
                     "Experiment is created, which then fails", at=at)
 
 

@@ -22,6 +22,7 @@ give it (the first value, or min and max, for ranges).
 
 from __future__ import annotations
 
+import re
 import shlex
 from typing import Any, Iterator
 
@@ -33,6 +34,8 @@ from .access import as_list, as_map
 WRAPPED_COLLECTORS = ("StdOut", "File", "TensorFlowEvent")
 SHELLS = ("sh", "bash")
 EXPANDS = set("$`*?[~\\")
+# Characters sh gives no meaning inside a word.
+PLAIN = re.compile(r"[A-Za-z0-9_./=:,+@%^-]+")
 RULE = "katib-command-wrap"
 JOB_ROLE = "training.kubeflow.org/job-role"
 DEFAULT_PRIMARY_LABELS = {JOB_ROLE: "master"}  # experiment_defaults.go, Kubeflow training kinds
@@ -163,6 +166,8 @@ def _container(doc: Document, where: tuple[PathPart, ...], ct: dict[str, Any], v
                 "wrap the script in `{ ...; }` or print metrics from the last command", words[2][0],
                 severity=WARNING, rule=RULE))
         return out
+    if all(_plain(w, values) for w in texts):
+        return out  # words of plain characters, whatever values they take: sh reads them back unchanged
     changed: tuple[int, list[str]] | None = None
     for texts_now in _joined_variants(words, values):
         parsed = sh_words(" ".join(texts_now))
@@ -192,6 +197,14 @@ def _container(doc: Document, where: tuple[PathPart, ...], ct: dict[str, Any], v
             "expands $, `, *, ?, [ and ~ in it; quote or escape them if they are meant literally", p,
             severity=WARNING, rule=RULE))
     return out
+
+
+def _plain(word: str, values: dict[str, list[str]]) -> bool:
+    if "${" not in word:
+        return PLAIN.fullmatch(word) is not None
+    names = [m.group(1) for m in katib_rules.PLACEHOLDER.finditer(word)]
+    rest = katib_rules.PLACEHOLDER.sub("x", word)
+    return PLAIN.fullmatch(rest) is not None and all(PLAIN.fullmatch(v) for n in names for v in values.get(n, ()))
 
 
 def _joined_variants(words: list[tuple[tuple[PathPart, ...], str]], values: dict[str, list[str]]) -> Iterator[list[str]]:
