@@ -119,3 +119,21 @@ def test_live_state_refuses_update_of_a_completed_experiment(two_specs_on_gpu: P
     accepted = live_file_of("running")
     md = _plan(two_specs_on_gpu, capsys, "--live", str(accepted))
     assert "Katib will refuse" not in md and "Running (ExperimentRunning)" in md
+
+
+def test_markdown_folds_and_fits_a_comment():
+    from katib_gitops.plan.model import REPLACED, Deployment, ExperimentPlan, FieldChange, Plan
+    from katib_gitops.plan.reporters import FOLD_CHANGES, FOLD_EXPERIMENTS, MAX_COMMENT, to_markdown
+
+    def replaced(i: int, changes: int) -> ExperimentPlan:
+        return ExperimentPlan(f"experiments/e{i}.yaml", REPLACED, f"e{i}-0", f"e{i}-1",
+                              [FieldChange(f"spec.parameters[{j}].feasibleSpace.max", j, j + 1) for j in range(changes)],
+                              pruned=False, deployments=[Deployment("overlays/gpu", ["kustomization.yaml"], 1, 2)])
+
+    small = to_markdown(Plan("abc", [replaced(0, FOLD_CHANGES)]))
+    assert "<details>" not in small and "**GPU budget**: 2 GPU(s)" in small
+    folded = to_markdown(Plan("abc", [replaced(i, FOLD_CHANGES + 1) for i in range(FOLD_EXPERIMENTS + 1)]))
+    assert folded.count("<details>") == 1 + FOLD_EXPERIMENTS + 1  # the section, and each long change list
+    assert f"{FOLD_CHANGES + 1} immutable fields changed (field-level diff)" in folded
+    huge = to_markdown(Plan("abc", [replaced(i, 400) for i in range(40)]))
+    assert len(huge) <= MAX_COMMENT + 200 and huge.rstrip().endswith("for the full plan)")
