@@ -16,9 +16,10 @@ those checks for the services the default katib-config runs
   converter.go toGoptunaSampler): cmaes needs two or more double/int parameters;
 - bayesianoptimization: skopt (skopt/service.py _validate_bayesianoptimization_setting);
 - hyperband (hyperband/service.py ValidateAlgorithmSettings);
+- pbt (pbt/service.py ValidateAlgorithmSettings);
 - medianstop (pkg/earlystopping/v1beta1/medianstop/service.py validate_medianstop_setting).
 
-enas, darts and pbt are not modelled. Names given with --algorithm (a cluster's
+enas and darts (NAS) are not modelled. Names given with --algorithm (a cluster's
 own services) are not checked here.
 """
 
@@ -30,7 +31,9 @@ from typing import Any, Callable, Iterator
 Refusal = tuple[int | None, str, str]  # (setting index or None, setting name or "", message)
 
 SERVICE = {"random": "hyperopt", "tpe": "hyperopt", "grid": "optuna", "multivariate-tpe": "optuna",
-           "cmaes": "goptuna", "sobol": "goptuna", "bayesianoptimization": "skopt", "hyperband": "hyperband"}
+           "cmaes": "goptuna", "sobol": "goptuna", "bayesianoptimization": "skopt", "hyperband": "hyperband",
+           "pbt": "pbt"}
+PBT_REQUIRED = ("suggestion_trial_dir", "n_population", "truncation_threshold")
 
 
 def _py_int(value: str) -> int:
@@ -127,6 +130,32 @@ def algorithm_refusals(spec: dict[str, Any]) -> Iterator[Refusal]:
         yield from _table_refusals(_GOPTUNA_CMAES, settings, name, strict_names=False)
     elif service == "hyperband":
         yield from _hyperband(spec, settings, params)
+    elif service == "pbt":
+        yield from _pbt(settings)
+
+
+def _pbt(settings: list[tuple[int, str, str]]) -> Iterator[Refusal]:
+    """pbt/service.py ValidateAlgorithmSettings."""
+    values = {name: value for _, name, value in settings}
+    index = {name: i for i, name, _ in settings}
+    missing = [k for k in PBT_REQUIRED if k not in values]
+    if missing:
+        yield None, "", f"pbt needs the settings {', '.join(missing)}"
+        return
+    why = _check("n_population", values["n_population"], _py_int, lambda v: v >= 5, "n_population should be >= 5")
+    if why is None:
+        why = _check("truncation_threshold", values["truncation_threshold"], float, lambda v: 0 <= v <= 1,
+                     "truncation_threshold should be between 0 and 1, inclusive")
+        name = "truncation_threshold"
+    else:
+        name = "n_population"
+    if why is not None:
+        yield index[name], name, why
+        return
+    if "resample_probability" in values:
+        # The service compares the setting's string with numbers (`0 <= "0.5"`), a TypeError for any value.
+        yield index["resample_probability"], "resample_probability", \
+            "any resample_probability makes the pbt service fail (it compares the string with numbers)"
 
 
 def _grid(spec: dict[str, Any], params: list[dict[str, Any]]) -> Iterator[Refusal]:

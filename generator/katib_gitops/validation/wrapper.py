@@ -111,9 +111,8 @@ def check_wrapped_command(doc: Document) -> list[Finding]:
         return []
     values = _values(exp)
     out: list[Finding] = []
-    trial_kind = ts.get("kind") if isinstance(ts.get("kind"), str) else None  # a broken spec may hold any value
-    labels = tt.get("primaryPodLabels") or (DEFAULT_PRIMARY_LABELS if trial_kind in katib_rules.KUBEFLOW_JOB_KINDS
-                                            else None)
+    kubeflow = isinstance(ts.get("kind"), str) and ts["kind"] in katib_rules.KUBEFLOW_JOB_KINDS
+    labels = tt.get("primaryPodLabels") or (DEFAULT_PRIMARY_LABELS if kubeflow else None)
     for path, template, _ in _pod_templates(ts):
         if isinstance(labels, dict) and not _primary(path, template, labels):
             continue  # pod/inject_webhook.go Mutate wraps only pods carrying primaryPodLabels
