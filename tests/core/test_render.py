@@ -173,3 +173,23 @@ def test_opting_out_of_pod_security_warns(iris_repo: Path, capsys):
     err = capsys.readouterr().err
     assert "warning: trial.security: trial pods opt out of the Pod Security 'restricted' profile (runAsUser)" in err
     assert "runAsUser" not in (iris_repo / "base" / "cpu" / "iris.yaml").read_text()
+
+
+def test_adding_an_experiment_of_an_existing_shape_touches_few_overlay_files(iris_repo: Path, capsys):
+    assert cli("render", "-C", str(iris_repo), "-q") == 0
+    before = tree(iris_repo)
+    spec = (iris_repo / "experiments" / "iris.yaml").read_text()
+    (iris_repo / "experiments" / "iris-b.yaml").write_text(
+        spec.replace("name: iris\n", "name: iris-b\n").replace("max: 12", "max: 20"))
+    assert cli("render", "-C", str(iris_repo), "-q") == 0
+    after = tree(iris_repo)
+    changed = {p for p in after if before.get(p) != after[p]} - {"experiments/iris-b.yaml"}
+    # its two Experiments, the two base kustomizations listing them, and one selector line per overlay
+    assert changed == {"base/cpu/iris-b.yaml", "base/gpu/iris-b.yaml", "base/cpu/kustomization.yaml",
+                       "base/gpu/kustomization.yaml", "overlays/cpu/kustomization.yaml",
+                       "overlays/gpu/kustomization.yaml"}
+    for overlay in ("cpu", "gpu"):
+        old = before[f"overlays/{overlay}/kustomization.yaml"].decode().splitlines()
+        new = after[f"overlays/{overlay}/kustomization.yaml"].decode().splitlines()
+        assert len(old) == len(new) and sum(a != b for a, b in zip(old, new)) == 1
+        assert "katib-gitops.dev/spec in (iris, iris-b)" in new[-1]
