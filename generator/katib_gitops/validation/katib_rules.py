@@ -681,6 +681,11 @@ def primary_container(c: Checker, spec: dict[str, Any]) -> None:
                       "a pod without it (pod/utils.go mutatePodEnv)")
 
 
+def algorithm_service(block: dict[str, Any]) -> str:
+    algorithm = block.get("algorithmName")
+    return services.SERVICE.get(algorithm, algorithm) if isinstance(algorithm, str) else "early-stopping"
+
+
 def service_settings(c: Checker, spec: dict[str, Any]) -> None:
     """Settings the suggestion / early-stopping service refuses right after creation (see ``services``)."""
     for rule, key, refusals in (("katib-algorithm-settings", "algorithm", services.algorithm_refusals(spec)),
@@ -693,14 +698,18 @@ def service_settings(c: Checker, spec: dict[str, Any]) -> None:
                 at = (*path, "value") if name in [s.get("name") for s in as_list(block.get("algorithmSettings"))
                                                   if isinstance(s, dict)] and "unknown setting" not in message \
                     else (*path, "name")
+            elif name == services.OPERATIONS:
+                c.warning(rule, (*SPEC, "nasConfig", "operations"),
+                          f"{message}: Katib's {algorithm_service(block)} service's validate_operations refuses this "
+                          "(nas/common/validation.py), though Katib's own darts-gpu example has the same shape",
+                          at=(*SPEC, "nasConfig", "operations"))
+                continue
             elif name:
                 path, at = (*SPEC, name), (*SPEC, name)
             else:
                 path, at = (*SPEC, key), (*SPEC, key, "algorithmName")
-            algorithm = block.get("algorithmName")
-            service = services.SERVICE.get(algorithm, algorithm) if isinstance(algorithm, str) else "early-stopping"
-            c.error(rule, path, f"{message}; Katib's {service} service ({algorithm}) refuses it as soon as the "
-                    "Experiment is created, which then fails", at=at)
+            c.error(rule, path, f"{message}; Katib's {algorithm_service(block)} service ({block.get('algorithmName')}) "
+                    "refuses it as soon as the Experiment is created, which then fails", at=at)
 
 
 def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopping: Sequence[str] = (),

@@ -17,9 +17,11 @@ those checks for the services the default katib-config runs
 - bayesianoptimization: skopt (skopt/service.py _validate_bayesianoptimization_setting);
 - hyperband (hyperband/service.py ValidateAlgorithmSettings);
 - pbt (pbt/service.py ValidateAlgorithmSettings);
+- enas, darts (nas/enas/service.py, nas/darts/service.py ValidateAlgorithmSettings, nas/common/validation.py
+  validate_operations; enas settings from nas/enas/AlgorithmSettings.py);
 - medianstop (pkg/earlystopping/v1beta1/medianstop/service.py validate_medianstop_setting).
 
-enas and darts (NAS) are not modelled. Names given with --algorithm (a cluster's
+Names given with --algorithm (a cluster's
 own services) are not checked here.
 """
 
@@ -32,7 +34,8 @@ Refusal = tuple[int | None, str, str]  # (setting index or None, setting name or
 
 SERVICE = {"random": "hyperopt", "tpe": "hyperopt", "grid": "optuna", "multivariate-tpe": "optuna",
            "cmaes": "goptuna", "sobol": "goptuna", "bayesianoptimization": "skopt", "hyperband": "hyperband",
-           "pbt": "pbt"}
+           "pbt": "pbt", "enas": "enas", "darts": "darts"}
+OPERATIONS = "nasConfig.operations"  # a refusal reported as a warning, see _nas
 PBT_REQUIRED = ("suggestion_trial_dir", "n_population", "truncation_threshold")
 
 
@@ -79,6 +82,30 @@ _GOPTUNA_CMAES = {
 MEDIANSTOP = {
     "min_trials_required": (_py_int, lambda v: v > 0, "min_trials_required must be greater than zero (>0)"),
     "start_step": (_py_int, lambda v: v >= 1, "start_step must be greater or equal than one (>=1)"),
+}
+
+
+INF = float("inf")
+# nas/enas/AlgorithmSettings.py algorithmSettingsValidator: float settings must be in (low, high], int ones >= low.
+ENAS_SETTINGS: dict[str, tuple[type, float, float]] = {
+    "controller_hidden_size": (int, 1, INF), "controller_temperature": (float, 0, INF),
+    "controller_tanh_const": (float, 0, INF), "controller_entropy_weight": (float, 0.0, INF),
+    "controller_baseline_decay": (float, 0.0, 1.0), "controller_learning_rate": (float, 0.0, 1.0),
+    "controller_skip_target": (float, 0.0, 1.0), "controller_skip_weight": (float, 0.0, INF),
+    "controller_train_steps": (int, 1, INF), "controller_log_every_steps": (int, 1, INF),
+}
+ENAS_NONE_ALLOWED = ("controller_temperature", "controller_tanh_const", "controller_entropy_weight",
+                     "controller_skip_weight")
+# nas/darts/service.py validate_algorithm_settings (other names are not refused).
+DARTS_SETTINGS: dict[str, tuple[Any, Any, str]] = {
+    "num_epochs": (_py_int, lambda v: v > 0, "num_epochs should be greater than zero"),
+    **{n: (float, lambda v: v >= 0.0, f"{n} should be greater than or equal to zero")
+       for n in ("w_lr", "w_lr_min", "alpha_lr", "w_weight_decay", "alpha_weight_decay", "w_momentum", "w_grad_clip")},
+    "batch_size": (lambda v: None if v == "None" else int(v), lambda v: v is None or v >= 1,
+                   "batch_size should be greater than or equal to one"),
+    "num_workers": (_py_int, lambda v: v >= 0, "num_workers should be greater than or equal to zero"),
+    **{n: (_py_int, lambda v: v >= 1, f"{n} should be greater than or equal to one")
+       for n in ("init_channels", "print_step", "num_nodes", "stem_multiplier")},
 }
 
 
@@ -132,6 +159,76 @@ def algorithm_refusals(spec: dict[str, Any]) -> Iterator[Refusal]:
         yield from _hyperband(spec, settings, params)
     elif service == "pbt":
         yield from _pbt(settings)
+    elif service in ("enas", "darts"):
+        yield from _nas(spec, settings, name)
+
+
+def _nas(spec: dict[str, Any], settings: list[tuple[int, str, str]], name: str) -> Iterator[Refusal]:
+    """nas/enas/service.py and nas/darts/service.py ValidateAlgorithmSettings; nas/common/validation.py."""
+    nas = spec.get("nasConfig") if isinstance(spec.get("nasConfig"), dict) else {}
+    if name == "enas":
+        graph = nas.get("graphConfig") if isinstance(nas.get("graphConfig"), dict) else {}
+        for key in ("inputSizes", "outputSizes", "numLayers"):
+            if not graph.get(key):
+                yield None, "", f"enas needs nasConfig.graphConfig.{key}"
+                return
+    why = _operations_problem(nas.get("operations"))
+    if why is not None:
+        # Reported as a warning (OPERATIONS): Katib's own darts-gpu example has an operation without
+        # parameters, which validate_operations refuses as written.
+        yield None, OPERATIONS, why
+        return
+    if name == "darts":
+        yield from _table_refusals(DARTS_SETTINGS, settings, name, strict_names=False)
+        return
+    for i, setting, value in settings:
+        if setting not in ENAS_SETTINGS:
+            yield i, setting, f"unknown setting {setting} for algorithm enas (known: {', '.join(ENAS_SETTINGS)})"
+            return
+        if setting in ENAS_NONE_ALLOWED and value == "None":
+            continue
+        kind, low, high = ENAS_SETTINGS[setting]
+        try:
+            number = kind(value)
+        except (ValueError, OverflowError) as exc:
+            yield i, setting, f"{setting} must be {kind.__name__}: {exc}"
+            return
+        bad = (number <= low or number > high) if kind is float else number < low
+        if bad:
+            shown = f"({low}, {high}]" if kind is float else f"[{low}, {high})"
+            yield i, setting, f"{setting} must be in {shown}"
+            return
+
+
+def _operations_problem(operations: Any) -> str | None:
+    """nas/common/validation.py validate_operations."""
+    for op in operations if isinstance(operations, list) else []:
+        if not isinstance(op, dict):
+            continue
+        params = op.get("parameters")
+        if not op.get("operationType"):
+            return "an operation has no operationType"
+        if not params:
+            return f"operation {op['operationType']} has no parameters"
+        for p in params if isinstance(params, list) else []:
+            if not isinstance(p, dict):
+                continue
+            ptype, space = p.get("parameterType"), p.get("feasibleSpace")
+            space = space if isinstance(space, dict) else {}
+            if not p.get("name") or not ptype:
+                return f"a parameter of operation {op['operationType']} has no name or parameterType"
+            if ptype in ("categorical", "discrete") and not space.get("list"):
+                return f"parameter {p['name']} of operation {op['operationType']} has no feasibleSpace.list"
+            if ptype in ("int", "double") and not space.get("min") and not space.get("max"):
+                return f"parameter {p['name']} of operation {op['operationType']} has neither min nor max"
+            if ptype == "double":
+                try:
+                    ok = bool(space.get("step")) and float(space["step"]) > 0
+                except (ValueError, TypeError, OverflowError):
+                    ok = False
+                if not ok:
+                    return f"parameter {p['name']} of operation {op['operationType']}: step should be > 0"
+    return None
 
 
 def _pbt(settings: list[tuple[int, str, str]]) -> Iterator[Refusal]:
