@@ -23,6 +23,9 @@ META_PARAMS = [
 ]
 
 
+AS_WRITTEN = {"collector": {"kind": "None"}}  # no pull collector: the command runs as written
+
+
 def build(exp, assignments=None, **kw):
     plan = plan_from_experiment(exp)
     kw.setdefault("workdir", Path("/w"))
@@ -38,6 +41,7 @@ def test_trial_parameters_and_trial_metadata_are_substituted():
          "--team=${trialParameters.team}", "--note=${trialParameters.note}"],
         trial_parameters=META_PARAMS,
         metadata={"labels": {"team": "vision"}, "annotations": {"example.com/note": "hi there"}},
+        collector=AS_WRITTEN,
     )
     exp["metadata"]["namespace"] = "kubeflow"
     cmd = build(exp)
@@ -48,7 +52,8 @@ def test_trial_parameters_and_trial_metadata_are_substituted():
 
 
 def test_command_and_args_concatenate_like_kubernetes():
-    exp = experiment(["python3"], container_extra={"args": ["train.py", "--x=${trialParameters.x}"]})
+    exp = experiment(["python3"], container_extra={"args": ["train.py", "--x=${trialParameters.x}"]},
+                     collector=AS_WRITTEN)
     assert build(exp).argv == ("python3", "train.py", "--x=0.5")
 
 
@@ -70,6 +75,7 @@ def test_env_literals_profile_env_and_kubelet_expansion():
             {"name": "DATA", "value": "$(ROOT)/iris"},
             {"name": "TOKEN", "valueFrom": {"secretKeyRef": {"name": "s", "key": "k"}}},
         ]},
+        collector=AS_WRITTEN,
     )
     cmd = build(exp, extra_env={"WANDB_MODE": "offline", "ROOT": "/override"})
     assert cmd.argv[2] == "run /data/iris/$(MISSING) $(DATA)"
@@ -88,7 +94,55 @@ def test_file_collector_path_is_mapped_into_the_trial_directory():
                          "path": "/var/log/katib/metrics.log", "kind": "File", "format": "TEXT"}}})
     cmd = build(exp)
     assert cmd.metrics_path == Path("/o/trials/t-001/var/log/katib/metrics.log")
-    assert cmd.argv[-1] == "--log-path=/o/trials/t-001/var/log/katib/metrics.log"
+    # File is a pull collector: wrapped in sh -c, no redirect, the completion mark in the file's directory.
+    assert cmd.argv == ("sh", "-c", "python3 train.py --log-path=/o/trials/t-001/var/log/katib/metrics.log "
+                        "&& echo completed > /o/trials/t-001/var/log/katib/$$.pid")
+
+
+@pytest.mark.parametrize("path, inside", [
+    ("/../../x/m.txt", "x/m.txt"),
+    ("/var/log/../../../../etc/passwd", "etc/passwd"),
+    ("/a/./b/../m.log", "a/m.log"),
+    ("//double//slash.log", "double/slash.log"),
+    ("/..", "metrics"),
+])
+def test_a_file_collector_path_never_leaves_the_trial_directory(path, inside):
+    # As the container resolves it: /.. is /, so no spelling reaches outside.
+    assert executor.mapped_metrics_path(Path("/o/trials/t-001"), path) == Path("/o/trials/t-001") / inside
+
+
+@pytest.mark.parametrize("command, wrapped", [
+    # pod/utils.go wrapWorkerContainer: joined with spaces into one sh -c string.
+    (["python3", "-c", "print('accuracy=0.5')"],
+     ["sh", "-c", "python3 -c print('accuracy=0.5') 1>/o/trials/t-001/output.log 2>&1 "
+                  "&& echo completed > /o/trials/t-001/$$.pid"]),
+    # An existing sh -c / bash -c is kept; the redirect applies to its last command only.
+    (["sh", "-c", "echo a; echo accuracy=1"],
+     ["sh", "-c", "echo a; echo accuracy=1 1>/o/trials/t-001/output.log 2>&1 "
+                  "&& echo completed > /o/trials/t-001/$$.pid"]),
+    (["bash", "-c", "train"],
+     ["bash", "-c", "train 1>/o/trials/t-001/output.log 2>&1 && echo completed > /o/trials/t-001/$$.pid"]),
+    # sh without -c is an ordinary command.
+    (["sh", "run.sh"],
+     ["sh", "-c", "sh run.sh 1>/o/trials/t-001/output.log 2>&1 && echo completed > /o/trials/t-001/$$.pid"]),
+])
+def test_stdout_trials_run_the_way_katibs_pod_webhook_rewrites_them(command, wrapped):
+    cmd = build(experiment(command))
+    assert list(cmd.argv) == wrapped
+    assert cmd.container_log == Path("/o/trials/t-001/container.log")
+    assert cmd.env["KATIB_TRIAL_NAME"] == "t-001"
+
+
+def test_early_stopping_adds_katibs_failed_branch():
+    exp = experiment(["train"], early_stopping={"algorithmName": "medianstop"})
+    (script,) = build(exp).argv[2:]
+    assert script.startswith("train 1>/o/trials/t-001/output.log 2>&1 || if test -f /o/trials/t-001/$$.pid")
+    assert "else echo Training Container was Failed; exit 1; fi && echo completed" in script
+
+
+def test_kubelet_expands_katib_trial_name_in_the_command():
+    cmd = build(experiment(["echo", "$(KATIB_TRIAL_NAME)"], collector=AS_WRITTEN))
+    assert cmd.argv == ("echo", "t-001")
 
 
 def test_devices_become_cuda_visible_devices():

@@ -34,7 +34,7 @@ def test_failed_trials_including_metrics_unavailable_fail_the_experiment():
     p = plan(max_failed=3, max_trials=10)
     assert experiment_condition(p, Counts(failed=2, running=1), None, False) is None
     cond = experiment_condition(p, Counts(failed=2, metrics_unavailable=1, running=1), None, False)
-    assert (cond.type, cond.reason) == ("Failed", "ExperimentMaxFailedTrialsReached")
+    assert (cond.type, cond.reason) == ("Failed", "ExperimentFailed")  # status_util.go ExperimentFailedReason
 
 
 def test_max_failed_zero_fails_on_the_first_failure_only():
@@ -60,11 +60,14 @@ def test_max_trials_counts_every_completed_trial():
     assert experiment_condition(p, c, 0.5, False).reason == "ExperimentMaxTrialsReached"
 
 
-def test_exhausted_suggestions_end_the_experiment_once_nothing_runs():
+def test_exhausted_suggestions_leave_the_experiment_running_as_katib_does():
+    # status_util.go always passes getSuggestionDone=false: Katib never reports the end of a grid.
     p = plan(max_trials=30)
-    assert experiment_condition(p, Counts(succeeded=26, running=1), 0.5, True) is None
-    cond = experiment_condition(p, Counts(succeeded=27), 0.5, True)
-    assert (cond.type, cond.reason) == ("Succeeded", "ExperimentSuggestionEndReached")
+    assert experiment_condition(p, Counts(succeeded=26, running=1), 0.5, True, 27) is None
+    cond = experiment_condition(p, Counts(succeeded=27), 0.5, True, 27)
+    assert cond.type == "Running" and cond.reason != "ExperimentSuggestionEndReached"
+    assert cond.message == ("the cluster would keep this Experiment Running: grid has 27 points, "
+                            "maxTrialCount is 30; its suggestion would fail for want of new points")
 
 
 def test_median_stop_needs_min_trials_then_compares_from_start_step():
@@ -76,11 +79,15 @@ def test_median_stop_needs_min_trials_then_compares_from_start_step():
     assert ms.current_rule() is None
     ms.add_succeeded("b", [0.6, 0.6])  # 0.6
     ms.add_succeeded("c", [0.7, 0.7])  # 0.7
+    ms.add_succeeded("d", [0.1, 0.1])  # 0.1
     rule = ms.current_rule()
-    assert rule.value == pytest.approx(0.7)  # median of 0.85, 0.6, 0.7
+    # medianstop service.py get_median_value: the mean of the averages (0.5625), not their median (0.65).
+    assert rule.value == pytest.approx((0.85 + 0.6 + 0.7 + 0.1) / 4)
     assert not rule.should_stop([0.1])  # before start_step
-    assert rule.should_stop([0.9, 0.5])
-    assert not rule.should_stop([0.1, 0.75])
+    # main.go updateStopRules: the best so far is compared, once, at the start_step-th report.
+    assert rule.should_stop([0.5, 0.4])
+    assert not rule.should_stop([0.1, 0.6])  # best so far 0.6 beats 0.5625 although the latest does not
+    assert not rule.should_stop([0.1, 0.1, 0.1])  # after start_step: the rule is not looked at again
 
 
 def test_median_stop_for_minimize_stops_higher_values():

@@ -23,10 +23,12 @@ def test_lines_without_a_metric_name_are_skipped_before_matching():
     assert parser.parse_line("precision=0.3 recall=0.2") == []
 
 
-def test_a_value_that_is_not_a_number_counts_as_not_reported():
+def test_a_value_that_is_not_a_number_is_recorded_as_reported():
     reports = parse_text(TextParser(NAMES), "accuracy=abc\nloss=2\n")
     assert Report("accuracy", "") in reports  # the default filter matches an empty value...
-    assert set(summarize(reports, NAMES)) == {"loss"}  # ...which is not a number
+    summary = summarize(reports, NAMES)  # ...which getMetrics records: latest "", no min or max
+    assert (summary["accuracy"].min, summary["accuracy"].max, summary["accuracy"].latest) == (None, None, "")
+    assert summary["accuracy"].pick("max") is None and summary["accuracy"].pick_text("max") == ""
 
 
 def test_custom_filter_from_metrics_format():
@@ -46,7 +48,9 @@ def test_json_lines_count_string_values_only():
     text = ('{"accuracy": "0.5", "timestamp": 1638422847.28}\n'
             '\n'
             '{"loss": 0.25, "accuracy": "0.75"}\n')
-    assert parse_text(parser, text) == [Report("accuracy", "0.5"), Report("accuracy", "0.75")]
+    first, second = parse_text(parser, text)
+    assert (first.name, first.value, second.name, second.value) == ("accuracy", "0.5", "accuracy", "0.75")
+    assert first.timestamp.timestamp() == pytest.approx(1638422847.28) and second.timestamp.year == 1
     assert len(parser.warnings) == 1 and "loss is a JSON float, not a string" in parser.warnings[0]
 
 

@@ -53,12 +53,17 @@ def test_iris_tutorial_runs_locally_with_the_real_trainer(tmp_path):
     assert result.best.name in (tmp_path / "out" / "report.html").read_text()
 
 
-def test_grid_with_max_trials_30_runs_exactly_the_27_combinations(tmp_path):
+def test_grid_exhausted_before_max_trials_runs_the_27_combinations_and_says_katib_keeps_running(tmp_path):
     exp = with_command(tutorial_experiment(), ["sh", "-c", ECHO_ALL])
     exp["spec"]["algorithm"] = {"algorithmName": "grid"}
-    exp["spec"]["maxTrialCount"] = 30
-    result = run_experiment(exp, options(tmp_path))
-    assert (result.condition.type, result.condition.reason) == ("Succeeded", "ExperimentSuggestionEndReached")
+    exp["spec"]["maxTrialCount"] = 27
+    # maxTrialCount 30 > 27 points is what Katib's grid service refuses up front; --max-trials
+    # raises it locally, and then the grid runs out as it would on a cluster that accepted it.
+    result = run_experiment(exp, options(tmp_path, max_trials=30))
+    # status_util.go never reports SuggestionEndReached: the Experiment stays Running.
+    assert result.condition.type == "Running" and result.exit_code == 1
+    assert ("the cluster would keep this Experiment Running: grid has 27 points, maxTrialCount is 30"
+            in result.summary)
     assert len(result.trials) == 27
     assert len({tuple(sorted(r.parameters.items())) for r in result.trials}) == 27
     assert all(r.status == "Succeeded" and r.objective == 0.5 for r in result.trials)
@@ -76,7 +81,7 @@ def test_a_goal_the_first_trials_reach_stops_early_with_succeeded(tmp_path):
 
 
 def test_an_always_failing_command_fails_the_experiment_after_max_failed(tmp_path):
-    exp = experiment(["sh", "-c", "echo boom >&2; exit 3 # ${trialParameters.x}"], max_trials=10,
+    exp = experiment(["sh", "-c", ": ${trialParameters.x}; { echo boom >&2; exit 3; }"], max_trials=10,
                      parallel=2, max_failed=3)
     path = tmp_path / "experiment.yaml"
     path.write_text(yaml.safe_dump(exp))
@@ -94,7 +99,7 @@ def test_an_always_failing_command_fails_the_experiment_after_max_failed(tmp_pat
     assert (out / failed[0].log).read_text() == "boom\n"
     status = yaml.safe_load((out / "status.yaml").read_text())["status"]
     assert status["conditions"][0]["type"] == "Failed"
-    assert status["conditions"][0]["reason"] == "ExperimentMaxFailedTrialsReached"
+    assert status["conditions"][0]["reason"] == "ExperimentFailed"  # status_util.go ExperimentFailedReason
 
 
 def test_missing_objective_is_metrics_unavailable_and_counts_as_failed(tmp_path):
@@ -106,7 +111,7 @@ def test_missing_objective_is_metrics_unavailable_and_counts_as_failed(tmp_path)
 
 
 def test_stdout_collector_reads_stderr_too_and_applies_strategies(tmp_path):
-    script = "echo accuracy=0.2; echo accuracy=0.9 >&2; echo accuracy=0.4 loss=2; echo loss=1 # ${trialParameters.x}"
+    script = ": ${trialParameters.x}; { echo accuracy=0.2; echo accuracy=0.9 >&2; echo accuracy=0.4 loss=2; echo loss=1; }"
     exp = experiment(["sh", "-c", script], max_trials=1, parallel=1, additional=["loss"],
                      strategies=[{"name": "accuracy", "value": "latest"}])
     result = run_experiment(exp, options(tmp_path))
@@ -117,7 +122,7 @@ def test_stdout_collector_reads_stderr_too_and_applies_strategies(tmp_path):
 
 
 def test_custom_stdout_filter(tmp_path):
-    exp = experiment(["sh", "-c", "echo 'acc: 0.75 (x=${trialParameters.x})'; echo accuracy=0.1"],
+    exp = experiment(["sh", "-c", "{ echo 'acc: 0.75 (x=${trialParameters.x})'; echo accuracy=0.1; }"],
                      max_trials=1, parallel=1,
                      collector={"collector": {"kind": "StdOut"},
                                 "source": {"filter": {"metricsFormat": [r"(accuracy|acc): (\d+\.\d+)"]}}})
@@ -171,12 +176,12 @@ def test_median_stop_stops_a_trial_worse_than_the_median(tmp_path):
     assert all(s == "Succeeded" for _, s in statuses[:-1])
     stopped = result.trials[-1]
     assert stopped.duration < 1.5  # 20 reports would take 2s
-    assert stopped.objective == 0.1 and "worse than the median" in stopped.message
+    assert stopped.objective == 0.1 and "is worse than the mean" in stopped.message
     assert result.condition.reason == "ExperimentMaxTrialsReached"
 
 
 def test_gpu_slots_limit_parallelism_and_give_each_trial_its_devices(tmp_path):
-    exp = experiment(["sh", "-c", "echo accuracy=0.5 dev=$CUDA_VISIBLE_DEVICES; sleep 0.2 # ${trialParameters.x}"],
+    exp = experiment(["sh", "-c", ": ${trialParameters.x}; { echo accuracy=0.5 dev=$CUDA_VISIBLE_DEVICES; sleep 0.2; }"],
                      max_trials=6, parallel=3,
                      container_extra={"resources": {"limits": {"nvidia.com/gpu": 2}}})
     result = run_experiment(exp, options(tmp_path, gpus=4))
@@ -202,8 +207,9 @@ def test_a_command_that_does_not_exist_fails_the_trial(tmp_path):
     exp = experiment(["no-such-trainer-xyz", "${trialParameters.x}"], max_trials=1, parallel=1, max_failed=1)
     result = run_experiment(exp, options(tmp_path))
     (r,) = result.trials
-    assert (r.status, r.exit_code) == ("Failed", 127)
-    assert "cannot run 'no-such-trainer-xyz'" in r.message
+    assert (r.status, r.exit_code) == ("Failed", 127)  # sh's "not found", as in the container
+    assert r.message == "exit code 127 (command not found)"
+    assert "no-such-trainer-xyz: not found" in (tmp_path / "out" / r.log).read_text()
 
 
 def test_existing_results_need_resume(tmp_path):
@@ -241,7 +247,7 @@ def wait_for_pids(directory: Path, n: int) -> list[int]:
 
 def test_ctrl_c_stops_running_trials_cleanly_and_resume_finishes(tmp_path):
     exp = experiment(["sh", "-c", "echo $$$$ > pid-${trialParameters.x}; sleep 30; echo accuracy=1"],
-                     parameters=[{"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3"}}],
+                     parameters=[{"name": "x", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "3", "step": "1"}}],
                      algorithm="grid", max_trials=3, parallel=2)
     (tmp_path / "exp.yaml").write_text(yaml.safe_dump(exp))
     proc = subprocess.Popen(

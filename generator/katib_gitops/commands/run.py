@@ -19,8 +19,12 @@ def register(sub: argparse._SubParsersAction) -> None:
         "container's command with ${trialParameters...} substituted, run in --workdir; metrics "
         "collected as Katib's StdOut/File collectors would; Succeeded/Failed as Katib decides. "
         "SPEC may also be a Katib Experiment manifest (kind: Experiment), run as it is. "
-        "Writes trials.jsonl, each trial's log, status.yaml and a parallel-coordinates plot to --out. "
-        "Ctrl-C stops the running trials and keeps what finished; --resume continues.",
+        "Writes trials.jsonl, each trial's log, status.yaml, a parallel-coordinates plot and the "
+        "Optuna study (study.db, for optuna-dashboard) to --out. Trials still running when the "
+        "Experiment completes run to the end, as on Katib (--stop-on-finish kills them). "
+        "Ctrl-C stops the running trials and keeps what finished; --resume continues (also after "
+        "the runner itself was killed: it stops the trials that run left behind). "
+        "Exit status: 0 Succeeded, 1 Failed or not finished, 2 usage errors, 130 interrupted.",
     )
     p.add_argument("spec", metavar="SPEC", help="experiment spec (experiments/NAME.yaml) or Experiment manifest")
     p.add_argument("--profile", default=None,
@@ -41,17 +45,28 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="GPUs on this machine (default: count `nvidia-smi -L`); needed for a GPU profile "
                    "on a machine without nvidia-smi")
     p.add_argument("--html", action="store_true", help="also write report.html (plot and trial table)")
+    p.add_argument("--no-plot", dest="plot", action="store_false",
+                   help="skip the parallel-coordinates plot (saves matplotlib's second of start-up)")
+    p.add_argument("--stop-on-finish", action="store_true",
+                   help="kill trials still running when the Experiment completes (Katib lets them "
+                   "finish and counts their results; this is faster)")
     p.set_defaults(func=run)
 
 
-def _is_experiment(path: Path) -> dict | None:
+def _manifest(path: Path):
+    """The file's Experiment document when it is a Katib Experiment manifest, else None."""
     from ..yamlio import load_file
 
     docs = [d for d in load_file(str(path)) if isinstance(d.data, dict)]
     if len(docs) == 1 and docs[0].data.get("kind") == "Experiment" and \
             str(docs[0].data.get("apiVersion", "")).startswith("kubeflow.org/"):
-        return docs[0].data
+        return docs[0]
     return None
+
+
+def _is_experiment(path: Path) -> dict | None:
+    doc = _manifest(path)
+    return doc.data if doc is not None else None
 
 
 def load_inputs(spec: Path, profile: str | None):
@@ -88,16 +103,55 @@ def require_run_extra(source: str) -> None:
                         exit_code=2)
 
 
+class _Unplaced(Finding):
+    """A message with no position in a file: ``FILE: message``, not ``FILE:0:0: message``."""
+
+    def one_line(self) -> str:
+        what = f"{self.dotted}: " if self.path else ""
+        return f"{self.file}: {what}{self.message}"
+
+
 def run(args: argparse.Namespace) -> int:
+    try:
+        return _run(args)
+    except UserError as exc:
+        f = exc.finding
+        if f.line:
+            raise
+        raise UserError(_Unplaced(f.message, f.path, f.file, severity=f.severity, rule=f.rule),
+                        exc.exit_code) from None
+
+
+def _usage(message: str, file: str) -> UserError:
+    return UserError(Finding(message, file=file), exit_code=2)
+
+
+def _run(args: argparse.Namespace) -> int:
     require_run_extra(args.spec)
     from ..runner import RunOptions, run_experiment
 
     spec = Path(args.spec)
     if not spec.is_file():
-        raise UserError(Finding("no such file", file=args.spec), exit_code=2)
+        raise _usage("no such file", args.spec)
     if args.gpus is not None and args.gpus < 0:
-        raise UserError(Finding("--gpus must be 0 or more", file=args.spec), exit_code=2)
+        raise _usage("--gpus must be 0 or more", args.spec)
+    for flag, value in (("--max-trials", args.max_trials), ("--parallel", args.parallel)):
+        if value is not None and value < 1:
+            raise _usage(f"{flag} must be at least 1", args.spec)
+    if args.seed is not None and not 0 <= args.seed < 2**32:
+        raise _usage(f"--seed must be in 0..{2**32 - 1}, got {args.seed}", args.spec)
+    if args.workdir is not None and not args.workdir.is_dir():
+        what = "is not a directory" if args.workdir.exists() else "does not exist"
+        raise _usage(f"--workdir {args.workdir} {what}", args.spec)
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise _usage(f"--out {args.out} is not a directory", args.spec)
     experiment, env, gpus_per_trial = load_inputs(spec, args.profile)
+    # What the suggestion service refuses fails the run before a trial, with validate's message.
+    from ..runner.admission import refusal
+
+    refused = refusal(experiment, _manifest(spec), args.spec)
+    if refused is not None:
+        raise UserError(refused)
     root = find_root(spec.resolve().parent)
     name = str((experiment.get("metadata") or {}).get("name") or spec.stem)
     options = RunOptions(
@@ -113,6 +167,8 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile,
         html=args.html,
         source=args.spec,
+        stop_on_finish=args.stop_on_finish,
+        plot=args.plot,
     )
     result = run_experiment(experiment, options)
     sys.stdout.write(result.summary)

@@ -3,9 +3,16 @@
 One loop iteration: reap finished trials (collect their metrics, tell the
 suggester), stop trials the early-stopping rule condemns, evaluate the
 experiment's condition, then start trials while fewer than the parallel limit
-run and completed + running stays under maxTrialCount. The loop sleeps on the
-children's pidfds, so a finished trial is seen at once and an idle runner
-costs nothing.
+run and completed + running stays under maxTrialCount (MetricsUnavailable
+trials not counted as completed there, as experiment_controller.go
+ReconcileTrials counts). The loop sleeps on the children's pidfds, so a
+finished trial is seen at once and an idle runner costs nothing.
+
+When the Experiment reaches its condition, Katib does not kill the trials
+still running (experiment_controller.go Reconcile keeps reconciling an
+Experiment that has running trials): they run to completion and their
+results count in the status; the condition itself stays as first decided.
+The runner does the same unless ``stop_on_finish``.
 """
 
 from __future__ import annotations
@@ -21,7 +28,6 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Mapping, TextIO
 
-from ..findings import Finding, UserError
 from . import executor as ex
 from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED, FAILED, KILLED,
                         METRICS_UNAVAILABLE, SUCCEEDED, Condition, Counts, MedianStop, StopRule,
@@ -29,9 +35,15 @@ from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED,
 from .metrics import MetricsError, Report, Tail, make_parser, metrics_json, objective_values, parse_text, summarize
 from .plan import Plan, plan_from_experiment
 from .progress import Progress
-from .results import (INTERRUPTED, ResultsFile, TrialRecord, best_trial, outstanding_kills, read_run_info,
-                      status_document, summary_text, write_run_info, STATUS_FILE)
+from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialRecord, best_trial,
+                      is_interrupted, outstanding_kills, read_run_info, status_document, summary_text,
+                      write_run_info, STATUS_FILE)
+from .rundir import STATE_FILE, RunDirectory, usage_error
+from .storage import STUDY_FILE, StudyStore, storage_url
 from .suggest import Past, Suggester, Suggestion, make_suggester, resolve_seed
+
+TAIL_LINES = 5  # of a failed trial's output, printed with the path of its log
+STARTED_FILE = "trial.json"  # a trial's parameters and suggestion, written as it starts
 
 CLUSTER_ONLY_COLLECTORS = ("TensorFlowEvent", "PrometheusMetric", "Custom", "Push")
 
@@ -54,6 +66,7 @@ class RunOptions:
     stream: TextIO | None = None  # progress and notes; default stderr
     tty: bool | None = None  # live bar; default: whether stream is a terminal
     grace_seconds: float = 5.0
+    stop_on_finish: bool = False  # kill trials still running when the Experiment completes
 
 
 @dataclass
@@ -70,6 +83,7 @@ class RunResult:
     summary: str
     seed: int
     interrupted: bool = False
+    study_file: Path | None = None
 
     @property
     def exit_code(self) -> int:
@@ -90,6 +104,7 @@ class _Active:
     reported: list[float] = field(default_factory=list)
     rule: StopRule | None = None
     rerun_of: str | None = None
+    collector_error: str = ""  # the early-stopping watcher's crash (the trial then Fails)
 
 
 def _now() -> str:
@@ -107,12 +122,14 @@ def _apply_overrides(plan: Plan, options: RunOptions) -> Plan:
     changes: dict[str, Any] = {}
     if options.max_trials is not None:
         if options.max_trials < 1:
-            raise UserError(Finding("--max-trials must be at least 1", file=plan.source))
+            raise usage_error("--max-trials must be at least 1", plan.source)
         changes["max_trial_count"] = options.max_trials
     if options.parallel is not None:
         if options.parallel < 1:
-            raise UserError(Finding("--parallel must be at least 1", file=plan.source))
+            raise usage_error("--parallel must be at least 1", plan.source)
         changes["parallel_trial_count"] = options.parallel
+    if options.seed is not None and not 0 <= options.seed < 2**32:
+        raise usage_error(f"--seed must be in 0..{2**32 - 1}, got {options.seed}", plan.source)
     return dataclasses.replace(plan, **changes) if changes else plan
 
 
@@ -129,15 +146,36 @@ class Runner:
         self.running: dict[str, _Active] = {}
         self.next_index = 1
         self.reruns: list[TrialRecord] = []
+        self.finish_note = ""
 
         self._preflight()
+        self.rundir = RunDirectory(self.out)
+        self.rundir.acquire()
+        try:
+            self._open_run_directory()
+        except BaseException:
+            self.rundir.discard()
+            raise
+
+    def _open_run_directory(self) -> None:
+        plan, options = self.plan, self.options
+        leftovers = self.rundir.leftovers()
+        if leftovers is not None and leftovers.alive and not options.resume:
+            raise usage_error(
+                f"the previous run in this directory died (runner pid {leftovers.runner_pid}) and "
+                f"left trial processes running (pid {', '.join(map(str, leftovers.alive))}): pass "
+                "--resume to stop them and continue, or --out for a new run", self.out)
         info = read_run_info(self.out) if options.resume else {}
         previous = self.results.load() if options.resume else []
+        self.store = StudyStore(plan, self.out)
+        stored = self.store.names_in_storage() if options.resume else set()
         if options.resume:
             self._check_same_experiment(info)
-        elif self.results.path.exists() and self.results.path.stat().st_size:
-            raise UserError(Finding(f"{self.results.path} already holds results: pass --resume to "
-                                    "continue them, or --out for a new run", file=plan.source))
+        elif self._holds_a_run():
+            raise usage_error(f"{self.out} already holds a run: pass --resume to continue it, "
+                              "or --out for a new run", plan.source)
+        if leftovers is not None:
+            previous = previous + self._stop_leftovers(leftovers, previous)
         self.seed = resolve_seed(plan, options.seed, info.get("seed"))
         self.suggester: Suggester = make_suggester(plan, self.seed, self.notes)
         self.medianstop = MedianStop.from_plan(plan)
@@ -150,6 +188,63 @@ class Runner:
             self.notes.append(f"parallelTrialCount {plan.parallel_trial_count} lowered to "
                               f"{self.capacity} by the GPUs available")
         self._replay(previous)
+        self.next_index = max([self.next_index, *self._used_indexes()])
+        self.backlog = [r for r in previous if r.name not in stored]
+
+    def _holds_a_run(self) -> bool:
+        if self.results.path.exists() and self.results.path.stat().st_size:
+            return True
+        trials = self.out / "trials"
+        return (self.out / STUDY_FILE).exists() or (self.out / STATE_FILE).exists() or (
+            trials.is_dir() and any(trials.iterdir()))
+
+    def _used_indexes(self) -> list[int]:
+        """1 + every index a trial directory already uses: a name (and its log) is never reused."""
+        prefix = f"{self.plan.name}-"
+        used = []
+        trials = self.out / "trials"
+        if trials.is_dir():
+            for entry in trials.iterdir():
+                tail = entry.name[len(prefix):] if entry.name.startswith(prefix) else ""
+                if tail.isdigit():
+                    used.append(int(tail) + 1)
+        return used
+
+    def _stop_leftovers(self, leftovers, previous: list[TrialRecord]) -> list[TrialRecord]:
+        """Stop what a dead runner left (its token proves the processes are its trials) and
+        record each trial it was running as killed, to be run again under a new name."""
+        still = RunDirectory.stop(leftovers)
+        if still:
+            raise usage_error(f"the previous run's trial processes did not stop (pid "
+                              f"{', '.join(map(str, still))})", self.out)
+        done = {r.name for r in previous}
+        killed = []
+        for name in leftovers.trials:
+            started = None if name in done else self._started_with(name)
+            if started is None:
+                continue  # finished, or started but never described: nothing to run again
+            record = dataclasses.replace(started, end=_now(), log=f"trials/{name}/{ex.LOG_NAME}",
+                                         message=RUNNER_DIED)
+            self.results.append(record)
+            killed.append(record)
+        what = f"{len(leftovers.alive)} process(es) of trial(s) {', '.join(leftovers.trials) or '-'}"
+        self.notes.append(f"the previous runner (pid {leftovers.runner_pid}) died; stopped {what} "
+                          "it left running; they run again under new names")
+        return killed
+
+    def _started_with(self, name: str) -> TrialRecord | None:
+        """What a trial was started with (its trial.json, written at its start), if it can be trusted."""
+        import json
+
+        path = self.out / "trials" / name / STARTED_FILE
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+            record = TrialRecord.from_json(dict(data, name=name, status=KILLED))
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if set(record.parameters) != {p.name for p in self.plan.parameters}:
+            return None
+        return record
 
     # -- setup ------------------------------------------------------------
     def _preflight(self) -> None:
@@ -160,8 +255,8 @@ class Runner:
                              ("spec", "metricsCollectorSpec", "collector", "kind"))
         workdir = Path(options.workdir)
         if not workdir.is_dir():
-            raise UserError(Finding(f"working directory {workdir} does not exist (--workdir)",
-                                    file=plan.source))
+            what = "is not a directory" if workdir.exists() else "does not exist"
+            raise usage_error(f"working directory {workdir} {what} (--workdir)", plan.source)
         # Resolve trial metadata references and the command once, before
         # anything is written, so a broken template fails fast and cleanly.
         ex.build_command(plan, f"{plan.name}-preflight", {p.name: (p.values or (p.min,))[0]
@@ -190,18 +285,17 @@ class Runner:
         for key, ours in (("experiment", self.plan.name), ("algorithm", self.plan.algorithm.name)):
             theirs = info.get(key)
             if theirs is not None and theirs != ours:
-                raise UserError(Finding(f"cannot resume: {self.out} holds a run of {key} {theirs!r}, "
-                                        f"not {ours!r}", file=self.plan.source))
+                raise usage_error(f"cannot resume: {self.out} holds a run of {key} {theirs!r}, "
+                                  f"not {ours!r}", self.plan.source)
 
     def _replay(self, previous: list[TrialRecord]) -> None:
         if not previous:
             return
         self.records = list(previous)
         pending = outstanding_kills(previous)
-        skip = {r.name for r in pending}
         self.counts = Counts()
         for r in previous:
-            if r.name not in skip:
+            if not is_interrupted(r):
                 self.counts.add(r.status)
         self.best = best_trial(self.plan, previous)
         self.next_index = max(r.index for r in previous) + 1
@@ -214,8 +308,8 @@ class Runner:
         try:
             self.suggester.replay(history)
         except (ValueError, KeyError, TypeError) as exc:
-            raise UserError(Finding(f"cannot resume: the trials in {self.results.path} do not fit this "
-                                    f"experiment's parameters ({exc})", file=self.plan.source)) from None
+            raise usage_error(f"cannot resume: the trials in {self.results.path} do not fit this "
+                              f"experiment's parameters ({exc})", self.plan.source) from None
         for r in pending:
             self.suggester.requeue(r.parameters, r.suggestion)
         self.reruns = list(pending)
@@ -226,6 +320,9 @@ class Runner:
         trial_dir = self.out / "trials" / record.name
         source = self._metrics_source(trial_dir / ex.LOG_NAME, trial_dir)
         try:
+            # A previous run's files are untrusted: never follow a link out of the trial's directory.
+            if not source.resolve().is_relative_to(trial_dir.resolve()):
+                return []
             return parse_text(self._parser(), source.read_text(encoding="utf-8", errors="replace"))
         except (OSError, MetricsError):
             return []
@@ -238,17 +335,25 @@ class Runner:
     def _metrics_source(self, log_path: Path, trial_dir: Path) -> Path:
         c = self.plan.collector
         if c.kind == "File" and c.path:
-            return trial_dir / c.path.lstrip("/")
+            return ex.mapped_metrics_path(trial_dir, c.path)
         return log_path
 
     # -- the loop ---------------------------------------------------------
     def run(self) -> RunResult:
+        try:
+            return self._run()
+        finally:
+            self.store.close()
+            self.rundir.release()
+
+    def _run(self) -> RunResult:
         plan = self.plan
-        self.out.mkdir(parents=True, exist_ok=True)
         (self.out / "trials").mkdir(exist_ok=True)
         write_run_info(self.out, {"experiment": plan.name, "algorithm": plan.algorithm.name,
                                   "seed": self.seed, "objective": plan.objective.metric,
                                   "source": plan.source})
+        self.rundir.record([])
+        self.store.start(self.backlog)
         if self.options.plot:
             # matplotlib takes about a second to import; do it while trials run,
             # not after the last one.
@@ -266,26 +371,24 @@ class Runner:
         stop = _StopRequest(waiter)
         try:
             while not stop.requested:
-                for active in list(self.running.values()):
-                    if active.process.exited():
-                        waiter.remove(active.process)
-                        self._finish(active)
-                    elif active.rule is not None and self._should_stop(active):
-                        waiter.remove(active.process)
-                        active.process.terminate(self.options.grace_seconds)
-                        self._finish(active, early_stopped=True)
-                self.counts.running = len(self.running)
-                condition = experiment_condition(plan, self.counts, self._best_value(),
-                                                 self.suggester.exhausted)
+                self._reap(waiter)
+                if condition is None:
+                    condition = experiment_condition(plan, self.counts, self._best_value(),
+                                                     self.suggester.exhausted, self._space_size())
+                    if condition is not None:
+                        self._on_condition(condition)
                 if condition is not None:
-                    break
-                self._launch_more(waiter, stop)
-                self.counts.running = len(self.running)
-                if stop.requested:
-                    break
-                if not self.running:
-                    condition = experiment_condition(plan, self.counts, self._best_value(), True)
-                    break
+                    if self.options.stop_on_finish or not self.running:
+                        break
+                else:
+                    self._launch_more(waiter, stop)
+                    self.counts.running = len(self.running)
+                    if stop.requested:
+                        break
+                    if not self.running:
+                        condition = experiment_condition(plan, self.counts, self._best_value(), True,
+                                                         self._space_size())
+                        break
                 progress.update(self.counts, self._best_pair())
                 watching = self.options.tty or any(a.rule for a in self.running.values())
                 waiter.wait([a.process for a in self.running.values()], 0.25 if watching else 2.0)
@@ -309,32 +412,81 @@ class Runner:
                                   "stopped by the user; finished trials are kept, --resume continues")
         return self._report(condition, interrupted)
 
+    def _reap(self, waiter: ex.Waiter) -> None:
+        for active in list(self.running.values()):
+            if active.process.exited():
+                waiter.remove(active.process)
+                self._finish(active)
+            elif active.rule is not None and self._watch(active):
+                waiter.remove(active.process)
+                active.process.terminate(self.options.grace_seconds)
+                self._finish(active, early_stopped=True)
+        self.counts.running = len(self.running)
+
+    def _on_condition(self, condition: Condition) -> None:
+        running = len(self.running)
+        if not running:
+            return
+        if self.options.stop_on_finish:
+            self.finish_note = (f"{running} trial(s) still running when the Experiment completed were "
+                                "killed (--stop-on-finish; Katib lets them finish)")
+        else:
+            self.finish_note = (f"{running} trial(s) still running when the Experiment completed were "
+                                "allowed to finish, as on Katib; their results count (--stop-on-finish "
+                                "kills them)")
+        self.progress.note(f"experiment {condition.type} ({condition.reason}); "
+                           + ("killing" if self.options.stop_on_finish else "waiting for")
+                           + f" the {running} running trial(s)")
+
+    def _space_size(self) -> int | None:
+        return getattr(self.suggester, "grid_size", None)
+
     def _best_value(self) -> float | None:
         return self.best.objective if self.best else None
 
     def _best_pair(self):
         return (self.best.name, self.best.objective) if self.best else None
 
+    def _new_trial_dir(self) -> tuple[str, int, Path]:
+        """The next unused name: a directory that already exists is never written into again."""
+        while True:
+            index = self.next_index
+            self.next_index += 1
+            name = f"{self.plan.name}-{index:03d}"
+            # Absolute: the trial runs in the working directory, and a File
+            # collector's mapped path appears in its command line.
+            trial_dir = (self.out / "trials" / name).absolute()
+            try:
+                trial_dir.mkdir()
+            except FileExistsError:
+                continue
+            return name, index, trial_dir
+
     def _launch_more(self, waiter: ex.Waiter, stop: "_StopRequest") -> None:
+        import json
+
         plan = self.plan
         while not stop.requested and len(self.running) < self.capacity and (
-            plan.max_trial_count is None or self.counts.completed + len(self.running) < plan.max_trial_count
+            plan.max_trial_count is None
+            or self.counts.completed_for_creation + len(self.running) < plan.max_trial_count
         ):
             suggestion = self.suggester.ask()
             if suggestion is None:
                 return
-            index = self.next_index
-            self.next_index += 1
-            name = f"{plan.name}-{index:03d}"
+            name, index, trial_dir = self._new_trial_dir()
             devices = self.gpus.acquire() if self.gpus else None
-            # Absolute: the trial runs in the working directory, and a File
-            # collector's mapped path appears in its command line.
-            trial_dir = (self.out / "trials" / name).absolute()
             cmd = ex.build_command(plan, name, suggestion.assignments, workdir=Path(self.options.workdir),
-                                   trial_dir=trial_dir, extra_env=self.options.env, devices=devices)
+                                   trial_dir=trial_dir, extra_env=self.options.env, devices=devices,
+                                   marker=f"{self.rundir.token}/{name}")
             rerun_of = None
             if self.reruns and dict(self.reruns[0].parameters) == dict(suggestion.assignments):
                 rerun_of = self.reruns.pop(0).name
+            (trial_dir / STARTED_FILE).write_text(json.dumps(
+                {"index": index, "parameters": dict(suggestion.assignments),
+                 "suggestion": dict(suggestion.token)}, sort_keys=True) + "\n", encoding="utf-8")
+            # Recorded before the process exists: a runner killed in between leaves a
+            # name whose processes (none, or some carrying the token) --resume handles.
+            self.rundir.record([*((n, a.process.pid) for n, a in self.running.items()), (name, None)])
             start_wall = _now()
             process = ex.TrialProcess(cmd)
             active = _Active(suggestion, cmd, process, index, start_wall, time.monotonic(),
@@ -343,23 +495,29 @@ class Runner:
                 active.rule = self.medianstop.current_rule()  # fixed when the trial starts, as in Katib
                 active.tail = Tail(self._metrics_source(cmd.log_path, trial_dir))
             self.running[name] = active
+            self.rundir.record((n, a.process.pid) for n, a in self.running.items())
             self.counts.running = len(self.running)
             waiter.add(process)
             self.progress.trial_started(name, suggestion.assignments, cmd.devices)
 
-    def _should_stop(self, active: _Active) -> bool:
+    def _watch(self, active: _Active) -> bool:
+        """Feed new lines to the trial's stop rule; whether the rule says stop.
+
+        A line the watcher cannot read stops the collector (main.go
+        watchMetricsFile's klog.Fatalf): the trial will Fail, and is no longer watched.
+        """
+        if active.collector_error:
+            return False
         parser = self._parser()
+        metric = self.plan.objective.metric
         try:
             for line in active.tail.read_lines():
-                for report in parser.parse_line(line):
-                    if report.name == self.plan.objective.metric:
-                        value = objective_values([report], report.name)
-                        if value:
-                            active.reported.append(value[0])
-                            if active.rule.should_stop(active.reported):
-                                return True
-        except MetricsError:
-            return False
+                for value in parser.watch_line(line, metric):
+                    active.reported.append(value)
+                    if active.rule.should_stop(active.reported):
+                        return True
+        except MetricsError as exc:
+            active.collector_error = str(exc)
         return False
 
     def _finish(self, active: _Active, early_stopped: bool = False, killed: str | None = None) -> None:
@@ -368,8 +526,11 @@ class Runner:
         end_wall = _now()
         duration = time.monotonic() - active.start
         del self.running[active.cmd.name]
+        self.rundir.record((n, a.process.pid) for n, a in self.running.items())
         if self.gpus and active.cmd.devices:
             self.gpus.release(active.cmd.devices)
+        if active.rule is not None and killed is None and not early_stopped:
+            self._watch(active)  # lines written after the last look: the watcher sees every line
 
         metrics: dict = {}
         objective = None
@@ -380,22 +541,29 @@ class Runner:
         elif not early_stopped and (active.process.error or rc != 0):
             status = FAILED
             message = active.process.error or _exit_message(rc)
+        elif active.collector_error:
+            status, message = FAILED, active.collector_error
         else:
             status = EARLY_STOPPED if early_stopped else SUCCEEDED
             if early_stopped:
-                message = (f"{plan.objective.metric} {active.reported[-1]!r} worse than the median "
-                           f"{active.rule.value!r} at report {len(active.reported)}")
+                best = max(active.reported) if plan.objective.maximize else min(active.reported)
+                message = (f"best {plan.objective.metric} {best!r} by report {len(active.reported)} is "
+                           f"worse than the mean {active.rule.value!r} of the succeeded trials")
         if status in (SUCCEEDED, EARLY_STOPPED, KILLED) and plan.collector.kind != "None":
             source = self._metrics_source(active.cmd.log_path, active.cmd.trial_dir)
             parser = self._parser()
             try:
                 reports = parse_text(parser, source.read_text(encoding="utf-8", errors="replace"))
-            except FileNotFoundError:
+            except (FileNotFoundError, IsADirectoryError):
+                # main.go reportMetrics: CollectObservationLog cannot open the file and the
+                # collector exits with an error, so the trial Fails.
                 if status == SUCCEEDED:
-                    status, message = METRICS_UNAVAILABLE, f"metrics file {plan.collector.path} was not written"
+                    status, message = FAILED, (f"the metrics collector stopped: metrics file "
+                                               f"{plan.collector.path or 'for the StdOut collector'} "
+                                               "was not written")
             except MetricsError as exc:
                 if status == SUCCEEDED:
-                    status, message = METRICS_UNAVAILABLE, str(exc)
+                    status, message = FAILED, str(exc)
             for warning in getattr(parser, "warnings", []):
                 message = (message + "; " if message else "") + warning
                 if warning not in self.notes:  # say it once, not once per trial
@@ -404,8 +572,14 @@ class Runner:
             summary = summarize(reports, plan.objective.metric_names)
             metrics = metrics_json(summary)
             if plan.objective.metric in summary:
-                objective = summary[plan.objective.metric].pick(
-                    plan.objective.strategies.get(plan.objective.metric, "max" if plan.objective.maximize else "min"))
+                strategy = plan.objective.strategies.get(plan.objective.metric,
+                                                         "max" if plan.objective.maximize else "min")
+                objective = summary[plan.objective.metric].pick(strategy)
+                if objective is None and status == SUCCEEDED:
+                    text = summary[plan.objective.metric].pick_text(strategy)
+                    message = (f"{plan.objective.metric} was reported as {text!r}, not a number: Katib "
+                               "records the value and the trial Succeeds"
+                               + (f"; {message}" if message else ""))
             elif status == SUCCEEDED:
                 where = "the trial's output" if plan.collector.kind == "StdOut" else plan.collector.path
                 status = METRICS_UNAVAILABLE
@@ -414,6 +588,13 @@ class Runner:
         if status == KILLED:
             objective = None  # a killed trial has no observation Katib would use
 
+        container_log = active.cmd.container_log
+        if container_log is not None:
+            try:
+                if container_log.stat().st_size == 0:
+                    container_log.unlink()  # nothing but the trial's own output: keep one log
+            except OSError:
+                pass
         record = TrialRecord(
             name=active.cmd.name, index=active.index, parameters=dict(active.suggestion.assignments),
             status=status, start=active.start_wall, end=end_wall, duration=duration,
@@ -423,6 +604,7 @@ class Runner:
             devices=list(active.cmd.devices),
         )
         self.results.append(record)
+        self.store.add(record)
         self.records.append(record)
         if killed != INTERRUPTED:
             self.counts.add(status)
@@ -435,7 +617,28 @@ class Runner:
                 self.best is None or plan.objective.better(objective, self.best.objective)):
             self.best = record
         self.progress.trial_finished(record.name, status, objective, duration, message)
+        if status == FAILED:
+            self.progress.trial_output(self._output_tail(active.cmd), self._log_paths(active.cmd))
         self.progress.update(self.counts, self._best_pair())
+
+    def _log_paths(self, cmd: ex.TrialCommand) -> list[Path]:
+        paths = [cmd.log_path]
+        if cmd.container_log is not None and cmd.container_log.exists():
+            paths.append(cmd.container_log)
+        return [p for p in paths if p.exists()]
+
+    def _output_tail(self, cmd: ex.TrialCommand) -> list[str]:
+        """The last lines the trial printed: its own output, then what the shell said."""
+        lines: list[str] = []
+        for path in self._log_paths(cmd):
+            try:
+                with open(path, "rb") as f:
+                    f.seek(max(0, path.stat().st_size - 4096))
+                    text = f.read().decode("utf-8", errors="replace")
+            except OSError:
+                continue
+            lines.extend(text.splitlines()[-TAIL_LINES:])
+        return lines[-TAIL_LINES:]
 
     def _report(self, condition: Condition, interrupted: bool) -> RunResult:
         from ..yamlio import dump
@@ -444,9 +647,9 @@ class Runner:
         plan = self.plan
         counts = Counts()
         for r in self.records:
-            if not (r.status == KILLED and r.message == INTERRUPTED):
+            if not is_interrupted(r):
                 counts.add(r.status)
-        files: list[tuple[str, Path]] = [("Results", self.results.path)]
+        files: list[tuple[str, Path | str]] = [("Results", self.results.path)]
         (self.out / STATUS_FILE).write_text(
             dump(status_document(plan, condition, counts, self.best, self.records)), encoding="utf-8")
         files.append(("Status", self.out / STATUS_FILE))
@@ -454,15 +657,25 @@ class Runner:
         if self.options.plot and self.records:
             plot_file = parallel_coordinates(plan, self.records, self.out / PLOT_FILE, self.best)
             files.append(("Plot", plot_file))
+        self.store.close()
+        for error in self.store.errors:
+            self.progress.note(error)
+        study_file = self.store.path if self.store.path.exists() else None
+        if study_file is not None:
+            files.append(("Study", f"{study_file} (open it: optuna-dashboard {storage_url(study_file)})"))
+        finish_note = self.finish_note or ("No trial was still running when the Experiment completed."
+                                           if condition.type != EXPERIMENT_RUNNING else "")
+        if self.options.html and plot_file is not None:
+            files.append(("Report", self.out / HTML_FILE))
         summary = summary_text(plan, condition, counts, self.best, files,
-                               interrupted=len(outstanding_kills(self.records)))
+                               interrupted=len(outstanding_kills(self.records)), finish_note=finish_note)
         if self.options.html and plot_file is not None:
             html_file = html_report(plan, self.records, plot_file, self.out / HTML_FILE, summary, self.best)
-            summary += f"Report: {html_file}\n"
         return RunResult(
             name=plan.name, condition=condition, counts=counts, trials=list(self.records),
             best=self.best, out=self.out, trials_file=self.results.path, plot_file=plot_file,
             html_file=html_file, summary=summary, seed=self.seed, interrupted=interrupted,
+            study_file=study_file,
         )
 
 
@@ -538,7 +751,9 @@ def _exit_message(rc: int) -> str:
             return f"killed by {signal.Signals(-rc).name}"
         except ValueError:
             return f"killed by signal {-rc}"
-    return f"exit code {rc}"
+    # What sh reports for a command it cannot find or run (and what a container runtime does).
+    meaning = {127: " (command not found)", 126: " (not executable)"}
+    return f"exit code {rc}{meaning.get(rc, '')}"
 
 
 def run_experiment(experiment: Mapping[str, Any], options: RunOptions | None = None) -> RunResult:

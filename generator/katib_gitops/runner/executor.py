@@ -5,21 +5,33 @@ What Katib does to a trial's pod, done here to a subprocess:
   metadata: ``${trialSpec.Name}``, ``Namespace``, ``Kind``, ``APIVersion``,
   ``Labels[key]``, ``Annotations[key]``) the trialParameter references;
 - the container's ``command`` + ``args`` run (the image is not pulled: the
-  command runs in the local working directory, ``trainer/`` by default);
+  command runs in the local working directory, ``trainer/`` by default), and
+  with a pull collector (StdOut, File) they run the way Katib's pod webhook
+  rewrites them (pod/utils.go wrapWorkerContainer): joined with spaces into
+  one ``sh -c`` string (an existing ``sh -c``/``bash -c`` prefix is kept),
+  StdOut's ``1>metrics 2>&1`` appended, so the redirect applies to the last
+  shell command only; ``KATIB_TRIAL_NAME`` is set (pod/utils.go mutatePodEnv);
 - the container's literal ``env`` values are set, and ``$(VAR)`` references in
   command, args and env are expanded the way the kubelet expands them;
-- stdout and stderr go to one log, as Katib's StdOut collector redirects them;
+- the StdOut redirect's target (Katib's ``/var/log/katib/metrics.log``) is the
+  trial's ``output.log``; what the shell itself prints (errors, output of
+  commands before the last) goes to ``container.log``, as ``kubectl logs``
+  would show it;
 - a File collector's absolute path is mapped into the trial's own directory
-  (``<out>/trials/<trial>/<path>``) and replaced wherever the command names it;
-- each trial is a process group, so stopping it stops everything it started,
-  as deleting a pod does.
+  (``<out>/trials/<trial>/<path>``, ``..`` resolved as the container would, so
+  it never leaves that directory) and replaced wherever the command names it;
+- each trial is a process group, and every process it starts carries a marker
+  in its environment, so stopping it stops everything it started (children
+  that called ``setsid`` or daemonised too), as deleting a pod does.
 """
 
 from __future__ import annotations
 
 import os
+import posixpath
 import re
 import selectors
+import shlex
 import shutil
 import signal
 import subprocess
@@ -34,6 +46,16 @@ from .plan import TRIAL_META, TRIAL_PARAMETER, Plan
 
 K8S_VAR = re.compile(r"\$(\$|\(([A-Za-z_][A-Za-z0-9_.\-]*)\))")
 LOG_NAME = "output.log"
+CONTAINER_LOG = "container.log"
+# pod/const.go NeedWrapWorkerMetricsCollectorList: the kinds whose trials run wrapped in `sh -c`.
+WRAPPED_COLLECTORS = ("StdOut", "File", "TensorFlowEvent")
+# metricscollector/v1beta1/common/const.go TrainingCompleted / TrainingEarlyStopped
+TRAINING_COMPLETED = "completed"
+TRAINING_EARLY_STOPPED = "early-stopped"
+# Every process of a trial inherits this variable (value "<run token>/<trial name>"):
+# how the runner finds a trial's escaped (setsid, daemonised) processes, and
+# how a resumed run proves that a PID a dead runner recorded is still its trial.
+MARKER = "KATIB_GITOPS_TRIAL"
 
 
 @dataclass(frozen=True)
@@ -46,6 +68,8 @@ class TrialCommand:
     log_path: Path
     metrics_path: Path | None = None
     devices: tuple[str, ...] = ()
+    container_log: Path | None = None  # the shell's own output when the command is wrapped
+    marker: str = ""
 
 
 def trial_values(plan: Plan, trial_name: str, assignments: Mapping[str, str]) -> dict[str, str]:
@@ -123,6 +147,40 @@ def runner_path(environ: Mapping[str, str]) -> str:
     return rest if rest.split(os.pathsep)[0] == here else here + os.pathsep + rest
 
 
+def mapped_metrics_path(trial_dir: Path, path: str) -> Path:
+    """A collector's absolute path inside the trial's directory.
+
+    ``..`` is resolved the way the container resolves it (``/../../x`` is
+    ``/x``), so no spelling of the path reaches outside ``trial_dir``.
+    """
+    inside = posixpath.normpath("/" + path).lstrip("/")
+    return trial_dir / inside if inside else trial_dir / "metrics"
+
+
+def wrap_command(argv: Sequence[str], kind: str, metrics_file: Path, early_stopping: bool) -> list[str]:
+    """The command Katib's pod webhook gives a pull collector's primary container.
+
+    pod/utils.go wrapWorkerContainer: ``sh -c`` (or the command's own
+    ``sh -c``/``bash -c``) with the rest joined by spaces; StdOut appends
+    ``1>FILE 2>&1``; early stopping appends getEarlyStoppingCommand's ``||``
+    branch; then getMarkCompletedCommand's ``&& echo completed > DIR/$$.pid``.
+    The local file names are quoted (a run directory may contain spaces).
+    """
+    command, args = ["sh", "-c"], list(argv)
+    if len(args) >= 2 and args[0] in ("sh", "bash") and args[1] == "-c":
+        command, args = args[:2], args[2:]
+    if kind == "StdOut":
+        args.append(f"1>{shlex.quote(str(metrics_file))} 2>&1")
+    directory = metrics_file.parent
+    pid_file = shlex.quote(str(directory)) + "/$$.pid"
+    if early_stopping:
+        args += ["||", f"if test -f {pid_file} && [ $(head -n 1 {pid_file}) = {TRAINING_EARLY_STOPPED} ]; "
+                       "then echo Training Container was Early Stopped; "
+                       "else echo Training Container was Failed; exit 1; fi"]
+    args += ["&&", f"echo {TRAINING_COMPLETED} > {pid_file}"]
+    return command + [" ".join(args)]
+
+
 def build_command(
     plan: Plan,
     trial_name: str,
@@ -133,6 +191,7 @@ def build_command(
     extra_env: Mapping[str, str] | None = None,
     devices: Sequence[str] | None = None,
     base_env: Mapping[str, str] | None = None,
+    marker: str = "",
 ) -> TrialCommand:
     container = _substitute(dict(plan.template.container), trial_values(plan, trial_name, assignments))
     command = list(container.get("command") or []) + list(container.get("args") or [])
@@ -149,29 +208,46 @@ def build_command(
     literal, _ = container_env(container)
     env.update(literal)
     env.update(extra_env or {})
+    # pod/utils.go mutatePodEnv appends KATIB_TRIAL_NAME (a fieldRef to the
+    # trial-name label) after the container's own env, so it wins, and the
+    # kubelet expands $(KATIB_TRIAL_NAME) in command and args.
+    env["KATIB_TRIAL_NAME"] = trial_name
+    expand = dict(literal, KATIB_TRIAL_NAME=trial_name)
     if devices is not None:
         env["CUDA_VISIBLE_DEVICES"] = ",".join(devices)
+    if marker:
+        env[MARKER] = marker
 
+    kind = plan.collector.kind
+    log_path = trial_dir / LOG_NAME
     metrics_path = None
-    if plan.collector.kind == "File" and plan.collector.path:
-        metrics_path = trial_dir / plan.collector.path.lstrip("/")
+    if kind == "File" and plan.collector.path:
+        metrics_path = mapped_metrics_path(trial_dir, plan.collector.path)
     argv = []
     for part in command:
-        part = expand_vars(str(part), literal)
+        part = expand_vars(str(part), expand)
         if metrics_path is not None:
             part = part.replace(plan.collector.path, str(metrics_path))
         argv.append(part)
     if metrics_path is not None:
         env = {k: v.replace(plan.collector.path, str(metrics_path)) for k, v in env.items()}
+    container_log = None
+    if kind in WRAPPED_COLLECTORS:
+        target = log_path if kind == "StdOut" else (metrics_path or log_path)
+        argv = wrap_command(argv, kind, target, plan.early_stopping is not None)
+        if kind == "StdOut":
+            container_log = trial_dir / CONTAINER_LOG
     return TrialCommand(
         name=trial_name,
         argv=tuple(argv),
         env=env,
         cwd=workdir,
         trial_dir=trial_dir,
-        log_path=trial_dir / LOG_NAME,
+        log_path=log_path,
         metrics_path=metrics_path,
         devices=tuple(devices or ()),
+        container_log=container_log,
+        marker=marker,
     )
 
 
@@ -241,6 +317,43 @@ def gpu_pool(per_trial: int, gpus_option: int | None, profile: str | None, sourc
 # ---------------------------------------------------------------------------
 # processes
 
+def marked_processes(value: str, *, prefix: bool = False) -> list[int]:
+    """This user's processes whose environment has ``MARKER=value`` (or starts so).
+
+    Reading ``/proc/PID/environ`` needs the same uid, so only our own
+    processes are ever found; a process that cleared its environment is out
+    of reach (documented in the README's differences from a cluster).
+    """
+    needle = f"{MARKER}={value}".encode()
+    me, uid = os.getpid(), os.getuid()
+    found = []
+    try:
+        entries = list(os.scandir("/proc"))
+    except OSError:
+        return []
+    for entry in entries:
+        if not entry.name.isdigit() or int(entry.name) == me:
+            continue
+        try:
+            if entry.stat(follow_symlinks=False).st_uid != uid:
+                continue
+            with open(f"/proc/{entry.name}/environ", "rb") as f:
+                items = f.read().split(b"\0")
+        except OSError:
+            continue
+        if any(item == needle or (prefix and item.startswith(needle)) for item in items):
+            found.append(int(entry.name))
+    return found
+
+
+def signal_processes(pids: Iterable[int], sig: int) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, sig)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+
 class TrialProcess:
     """One running trial: a process group whose leader is the primary command."""
 
@@ -252,7 +365,7 @@ class TrialProcess:
         cmd.trial_dir.mkdir(parents=True, exist_ok=True)
         if cmd.metrics_path is not None:
             cmd.metrics_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(cmd.log_path, "wb") as log:
+        with open(cmd.container_log or cmd.log_path, "wb") as log:
             try:
                 self.proc: subprocess.Popen | None = subprocess.Popen(
                     cmd.argv, cwd=cmd.cwd, env=dict(cmd.env), stdin=subprocess.DEVNULL,
@@ -286,10 +399,17 @@ class TrialProcess:
         return info is not None and info.si_pid != 0
 
     def reap(self) -> int:
-        """Collect the exit status and stop whatever the trial left behind in its group."""
+        """Collect the exit status and stop whatever the trial left behind.
+
+        The group goes first (the leader is not reaped yet, so its pgid cannot
+        have been reused); then any process still carrying this trial's marker
+        (it left the group with setsid, or daemonised), as the container's
+        end takes every process of the pod with it.
+        """
         if self.proc is not None and self.returncode is None:
             self._signal_group(signal.SIGKILL)
             self.returncode = self.proc.wait()
+        self._kill_escaped(signal.SIGKILL)
         self._close()
         return self.returncode if self.returncode is not None else -1
 
@@ -297,10 +417,15 @@ class TrialProcess:
         """SIGTERM the group, SIGKILL it after ``grace`` seconds, as pod deletion does."""
         if self.proc is not None and self.returncode is None:
             self._signal_group(signal.SIGTERM)
+            self._kill_escaped(signal.SIGTERM)
             deadline = time.monotonic() + grace
             while not self.exited() and time.monotonic() < deadline:
                 time.sleep(0.02)
         return self.reap()
+
+    def _kill_escaped(self, sig: int) -> None:
+        if self.cmd.marker:
+            signal_processes(marked_processes(self.cmd.marker), sig)
 
     def _signal_group(self, sig: int) -> None:
         try:

@@ -1,14 +1,15 @@
 """Katib's experiment and trial lifecycle, and median-stop early stopping.
 
 The experiment's condition is decided after every trial update, in the order
-Katib's controller checks it (katib-facts.md, "Experiment lifecycle"):
-goal reached, then too many failed trials, then max trials, then no more
-suggestions with nothing running.
+Katib's controller checks it (status_util.go UpdateExperimentStatusCondition):
+goal reached, then too many failed trials, then max trials. Katib's
+"suggestion end reached" branch is never taken (UpdateExperimentStatus always
+passes false): an algorithm that runs out of points leaves the Experiment
+Running with its suggestion failing. Locally the run stops there, and says so.
 """
 
 from __future__ import annotations
 
-import statistics
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
@@ -56,13 +57,19 @@ class Counts:
         return self.succeeded + self.failed + self.metrics_unavailable + self.early_stopped + self.killed
 
     @property
+    def completed_for_creation(self) -> int:
+        """experiment_controller.go ReconcileTrials: MetricsUnavailable trials are left out
+        when deciding how many trials to create, so each one makes room for another."""
+        return self.completed - self.metrics_unavailable
+
+    @property
     def failed_total(self) -> int:
         # Katib counts "metrics unavailable" trials as failures for maxFailedTrialCount.
         return self.failed + self.metrics_unavailable
 
 
 def experiment_condition(
-    plan: Plan, counts: Counts, best: float | None, exhausted: bool
+    plan: Plan, counts: Counts, best: float | None, exhausted: bool, space_size: int | None = None
 ) -> Condition | None:
     """The experiment's terminal condition, or None while it keeps running."""
     obj = plan.objective
@@ -72,20 +79,37 @@ def experiment_condition(
                          f"{obj.goal:g} reached ({best:g})")
     limit = plan.max_failed_trial_count
     if limit is not None and counts.failed_total > 0 and counts.failed_total >= limit:
-        return Condition(EXPERIMENT_FAILED, "ExperimentMaxFailedTrialsReached",
+        return Condition(EXPERIMENT_FAILED, "ExperimentFailed",
                          f"{counts.failed_total} trials failed (maxFailedTrialCount {limit})")
     if plan.max_trial_count is not None and counts.completed >= plan.max_trial_count:
         return Condition(EXPERIMENT_SUCCEEDED, "ExperimentMaxTrialsReached",
                          f"{counts.completed} trials completed (maxTrialCount {plan.max_trial_count})")
     if exhausted and counts.running == 0:
-        return Condition(EXPERIMENT_SUCCEEDED, "ExperimentSuggestionEndReached",
-                         f"the {plan.algorithm.name} algorithm has no more suggestions")
+        return Condition(EXPERIMENT_RUNNING, SUGGESTION_END,
+                         f"the cluster would keep this Experiment Running: {exhausted_reason(plan, space_size)}")
     return None
+
+
+# Not a Katib reason: Katib never reports the end of suggestions (see above).
+SUGGESTION_END = "SuggestionsExhaustedLocally"
+
+
+def exhausted_reason(plan: Plan, size: int | None) -> str:
+    limit = "no maxTrialCount" if plan.max_trial_count is None else f"maxTrialCount is {plan.max_trial_count}"
+    what = f"grid has {size} points" if size is not None else \
+        f"the {plan.algorithm.name} algorithm has no more suggestions"
+    return f"{what}, {limit}; its suggestion would fail for want of new points"
 
 
 @dataclass(frozen=True)
 class StopRule:
-    """Stop a trial whose objective, from report ``start_step`` on, is worse than ``value``."""
+    """An early-stopping rule as the metrics collector applies it.
+
+    cmd/metricscollector/v1beta1/file-metricscollector/main.go updateStopRules:
+    the value compared is the trial's best so far (max when maximizing), and it
+    is compared once, at the trial's ``start_step``-th report of the metric.
+    medianstop's comparison is "less" when maximizing, "greater" when minimizing.
+    """
 
     metric: str
     value: float
@@ -93,19 +117,20 @@ class StopRule:
     start_step: int
 
     def should_stop(self, values: Sequence[float]) -> bool:
-        if len(values) < self.start_step:
+        if self.start_step and len(values) != self.start_step:
             return False
-        latest = values[-1]
-        return latest < self.value if self.maximize else latest > self.value
+        best = max(values) if self.maximize else min(values)
+        return best < self.value if self.maximize else best > self.value
 
 
 @dataclass
 class MedianStop:
-    """Katib's medianstop: once ``min_trials_required`` trials succeeded, a new
-    trial is stopped when a report from its ``start_step``-th on is worse than
-    the median of the succeeded trials' averages over their first
-    ``start_step`` reports. (Katib's service averages those averages; a true
-    median is used here, as the algorithm's name and documentation say.)
+    """Katib's medianstop (pkg/earlystopping/v1beta1/medianstop/service.py).
+
+    Once ``min_trials_required`` trials succeeded, each new trial gets a rule
+    whose value is the *mean* of the succeeded trials' averages over their
+    first ``start_step`` reports (get_median_value sums the averages and
+    divides by their count, despite its name).
     """
 
     metric: str
@@ -148,5 +173,5 @@ class MedianStop:
     def current_rule(self) -> StopRule | None:
         if len(self.history) < self.min_trials_required:
             return None
-        median = statistics.median(self.history[k] for k in sorted(self.history))
-        return StopRule(self.metric, median, self.maximize, self.start_step)
+        averages = [self.history[k] for k in sorted(self.history)]
+        return StopRule(self.metric, sum(averages) / len(averages), self.maximize, self.start_step)

@@ -23,8 +23,13 @@ HTML_FILE = "report.html"
 
 
 def _axis(param: Parameter, records: Sequence[TrialRecord]):
-    """(position function value->[0,1], tick positions, tick labels) for one parameter."""
-    seen = [r.parameters[param.name] for r in records if param.name in r.parameters]
+    """(position function value->[0,1], tick positions, tick labels) for one parameter.
+
+    Values run top-down in the order a reader reads the spec: the first
+    categorical value at the top. Numeric axes without a list of values get
+    matplotlib's "nice" ticks (at most six, short labels), not the trials' raw
+    values.
+    """
     if param.type in ("int", "double") or (param.type == "discrete" and param.is_numeric_list):
         if param.values:
             numbers = sorted({float(v) for v in param.values})
@@ -43,21 +48,31 @@ def _axis(param: Parameter, records: Sequence[TrialRecord]):
         if param.values:
             ticks = list(param.values)
         else:
-            ticks = sorted(set(seen), key=float)
-            if len(ticks) > 6:
-                ticks = [_short(lo), _short(hi)] if not log else [_short(lo), _short(hi)]
+            ticks = _nice_ticks(lo, hi, log, param.type == "int")
         return pos, [pos(t) for t in ticks], ticks
     values = list(param.values)
     step = 1.0 / (len(values) - 1) if len(values) > 1 else 0.0
     index = {v: i for i, v in enumerate(values)}
 
     def cat(text: str) -> float:
-        return index.get(text, 0) * step if len(values) > 1 else 0.5
+        return 1.0 - index.get(text, 0) * step if len(values) > 1 else 0.5
     return cat, [cat(v) for v in values], values
 
 
+def _nice_ticks(lo: float, hi: float, log: bool, integer: bool) -> list[str]:
+    from matplotlib.ticker import LogLocator, MaxNLocator
+
+    if hi <= lo:
+        return [_short(lo)]
+    locator = LogLocator(numticks=6) if log else MaxNLocator(nbins=5, integer=integer)
+    eps = (hi - lo) * 1e-9
+    inside = [t for t in locator.tick_values(lo, hi) if lo - eps <= t <= hi + eps]
+    ticks = [lo, *inside, hi] if len(inside) < 2 else inside
+    return list(dict.fromkeys(_short(t) for t in ticks))
+
+
 def _short(x: float) -> str:
-    return f"{x:.4g}"
+    return f"{x:.3g}"
 
 
 def parallel_coordinates(plan: Plan, records: Sequence[TrialRecord], path: Path,

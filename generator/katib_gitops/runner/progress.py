@@ -5,7 +5,8 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from typing import Mapping, TextIO
+from pathlib import Path
+from typing import Mapping, Sequence, TextIO
 
 from .lifecycle import SUCCEEDED, Counts
 
@@ -46,6 +47,16 @@ class Progress:
         why = f" ({message})" if message and status != SUCCEEDED else ""
         self._clear()
         self.stream.write(f"trial {name} {status}{value} in {duration:.1f}s{why}\n")
+        self.stream.flush()
+        self._redraw(force=True)
+
+    def trial_output(self, lines: Sequence[str], logs: Sequence[Path]) -> None:
+        """A failed trial's last lines and where its whole output is."""
+        self._clear()
+        for line in lines:
+            self.stream.write(f"  | {line}\n")
+        for log in logs:
+            self.stream.write(f"  log: {log}\n")
         self.stream.flush()
         self._redraw(force=True)
 

@@ -9,15 +9,19 @@ experiment -o yaml`` shows it (conditions, trial counts, currentOptimalTrial).
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..findings import Finding, UserError
-from .lifecycle import EARLY_STOPPED, KILLED, SUCCEEDED, Condition, Counts
+from .lifecycle import EARLY_STOPPED, KILLED, SUCCEEDED, TRIAL_STATUSES, Condition, Counts
 from .plan import Plan
 
 TRIALS_FILE = "trials.jsonl"
+# A trial name read back from trials.jsonl becomes a directory name under
+# trials/: nothing in it may name another path.
+TRIAL_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,250}[a-z0-9])?")
 RUN_FILE = "run.json"
 STATUS_FILE = "status.yaml"
 
@@ -65,9 +69,17 @@ class TrialRecord:
     @classmethod
     def from_json(cls, data: Mapping[str, Any]) -> "TrialRecord":
         devices = data.get("cudaVisibleDevices")
+        name = data["name"]
+        if not isinstance(name, str) or not TRIAL_NAME.fullmatch(name) or ".." in name:
+            raise ValueError(f"trial name {name!r} is not a Kubernetes object name")
+        index = data["index"]
+        if isinstance(index, bool) or not isinstance(index, int) or index < 1:
+            raise ValueError(f"index {index!r} is not a positive integer")
+        if data["status"] not in TRIAL_STATUSES:
+            raise ValueError(f"status {data['status']!r} is not a trial status")
         return cls(
-            name=data["name"],
-            index=int(data["index"]),
+            name=name,
+            index=index,
             parameters={str(k): str(v) for k, v in data["parameters"].items()},
             status=data["status"],
             start=data.get("start", ""),
@@ -78,10 +90,21 @@ class TrialRecord:
             objective=data.get("objective"),
             log=data.get("log", ""),
             message=data.get("message", ""),
-            suggestion=data.get("suggestion") or {},
+            suggestion=_token(data.get("suggestion") or {}),
             rerun_of=data.get("rerunOf"),
             devices=devices.split(",") if devices else [],
         )
+
+
+def _token(value: Any) -> dict[str, int]:
+    """A suggestion token read back: the runner's own small integers, nothing else."""
+    if not isinstance(value, dict) or not set(value) <= {"number", "gridId", "id"} or not all(
+            isinstance(v, int) and not isinstance(v, bool) and 0 <= v < MAX_TOKEN for v in value.values()):
+        raise ValueError(f"suggestion {value!r} is not one the runner writes")
+    return dict(value)
+
+
+MAX_TOKEN = 10_000_000  # far above any run's trial count; replaying a bigger one would never end
 
 
 class ResultsFile:
@@ -89,16 +112,23 @@ class ResultsFile:
         self.path = out / TRIALS_FILE
 
     def load(self) -> list[TrialRecord]:
+        """The records, in order; exit status 2 on anything katib-gitops did not write."""
         if not self.path.exists():
             return []
+        try:
+            text = self.path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise UserError(Finding(f"cannot read the trial records: {exc}", file=str(self.path)),
+                            exit_code=2) from None
         records = []
-        for n, line in enumerate(self.path.read_text(encoding="utf-8").splitlines(), 1):
+        for n, line in enumerate(text.splitlines(), 1):
             if not line.strip():
                 continue
             try:
                 records.append(TrialRecord.from_json(json.loads(line)))
             except (ValueError, KeyError, TypeError, AttributeError) as exc:
-                raise UserError(Finding(f"not a trial record: {exc}", file=str(self.path), line=n)) from None
+                raise UserError(Finding(f"not a trial record: {exc}", file=str(self.path), line=n),
+                                exit_code=2) from None
         return records
 
     def append(self, record: TrialRecord) -> None:
@@ -109,13 +139,21 @@ class ResultsFile:
 
 
 def read_run_info(out: Path) -> dict:
+    """run.json, checked: exit status 2 when it is not what katib-gitops writes."""
     path = out / RUN_FILE
     if not path.exists():
         return {}
     try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except ValueError as exc:
-        raise UserError(Finding(f"not JSON: {exc}", file=str(path))) from None
+        info = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:  # UnicodeDecodeError is a ValueError
+        raise UserError(Finding(f"not JSON: {exc}", file=str(path)), exit_code=2) from None
+    seed = info.get("seed") if isinstance(info, dict) else None
+    if not isinstance(info, dict) or (seed is not None and (
+            isinstance(seed, bool) or not isinstance(seed, int) or not 0 <= seed < 2**32)) or any(
+            not isinstance(info.get(k), (str, type(None))) for k in ("experiment", "algorithm")):
+        raise UserError(Finding("not a run description (expected experiment, algorithm and a seed "
+                                "in 0..2^32-1)", file=str(path)), exit_code=2)
+    return info
 
 
 def write_run_info(out: Path, info: Mapping[str, Any]) -> None:
@@ -124,13 +162,19 @@ def write_run_info(out: Path, info: Mapping[str, Any]) -> None:
     tmp.replace(out / RUN_FILE)
 
 
+def is_interrupted(record: TrialRecord) -> bool:
+    """Killed because the runner stopped, not by the experiment: not a Katib trial outcome."""
+    return record.status == KILLED and record.message in (INTERRUPTED, RUNNER_DIED)
+
+
 def outstanding_kills(records: Sequence[TrialRecord]) -> list[TrialRecord]:
-    """Trials killed by an interrupt that no later trial has re-run yet."""
+    """Trials killed by an interrupt (or a dead runner) that no later trial has re-run yet."""
     rerun = {r.rerun_of for r in records if r.rerun_of}
-    return [r for r in records if r.status == KILLED and r.name not in rerun and r.message == INTERRUPTED]
+    return [r for r in records if is_interrupted(r) and r.name not in rerun]
 
 
 INTERRUPTED = "stopped by the user (interrupted)"
+RUNNER_DIED = "the runner died while this trial ran; --resume stopped what was left of it"
 
 
 def best_trial(plan: Plan, records: Iterable[TrialRecord]) -> TrialRecord | None:
@@ -152,8 +196,9 @@ def counts_of(records: Iterable[TrialRecord], ignore: set[str] = frozenset()) ->
     return counts
 
 
-def _fmt(value: float) -> str:
-    return repr(float(value))
+def _fmt(value: float | str) -> str:
+    """A metric as Katib's status shows it: numbers as text, other values as reported."""
+    return value if isinstance(value, str) else repr(float(value))
 
 
 def status_document(plan: Plan, condition: Condition, counts: Counts,
@@ -190,7 +235,8 @@ def status_document(plan: Plan, condition: Condition, counts: Counts,
 
 
 def summary_text(plan: Plan, condition: Condition, counts: Counts, best: TrialRecord | None,
-                 files: Sequence[tuple[str, Path]], interrupted: int = 0) -> str:
+                 files: Sequence[tuple[str, Path | str]], interrupted: int = 0, finish_note: str = "") -> str:
+    """The end of a run: condition, counts, what happened to running trials, files, then the best trial."""
     obj = plan.objective
     lines = [f"Experiment {plan.name}: {condition.type} ({condition.reason}: {condition.message})"]
     lines.append(
@@ -199,6 +245,10 @@ def summary_text(plan: Plan, condition: Condition, counts: Counts, best: TrialRe
         f"{counts.killed} killed"
         + (f"; {interrupted} interrupted (run again by --resume)" if interrupted else "")
     )
+    if finish_note:
+        lines.append(finish_note)
+    for label, path in files:
+        lines.append(f"{label}: {path}")
     if best is None:
         lines.append(f"No trial reported {obj.metric}.")
     else:
@@ -214,7 +264,6 @@ def summary_text(plan: Plan, condition: Condition, counts: Counts, best: TrialRe
                 lines.append(f"    {m}: unavailable")
             else:
                 lines.append(f"    {m}: min {_fmt(v['min'])}, max {_fmt(v['max'])}, latest {_fmt(v['latest'])}"
-                             + (f"  <- {obj.strategies.get(m, 'max')}" if m == obj.metric else ""))
-    for label, path in files:
-        lines.append(f"{label}: {path}")
+                             + (f"  <- {obj.strategies.get(m, 'max' if obj.maximize else 'min')}"
+                                if m == obj.metric else ""))
     return "\n".join(lines) + "\n"

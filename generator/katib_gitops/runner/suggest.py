@@ -89,19 +89,26 @@ def _choice(*options: str) -> Callable[[str], str]:
     return parse
 
 
-# Settings Katib's suggestion services accept, per algorithm, and how each is read.
+def _go_int(text: str) -> int:
+    """strconv.Atoi: any integer, negative too."""
+    return int(text.strip()) if text.strip().lstrip("+-").isdigit() else int("invalid " + text)
+
+
+# The settings each algorithm's suggestion service accepts, in the default katib-config
+# (pkg/suggestion/v1beta1): hyperopt/service.py runs random and tpe (_validate_tpe_setting,
+# _validate_random_setting), optuna/service.py runs grid and multivariate-tpe, goptuna runs cmaes
+# and sobol (converter.go toGoptunaSampler reads the names it knows and skips the rest),
+# skopt/service.py runs bayesianoptimization. The validation package models the same checks
+# for `validate`; runner.admission asks it first, so its message is the one a user sees.
 SETTINGS: dict[str, dict[str, Callable[[str], Any]]] = {
     "random": {"random_state": _int()},
+    "tpe": {"gamma": _float_in(0.0, 1.0), "prior_weight": _float_in(0.0, math.inf),
+            "n_EI_candidates": _int(1), "random_state": _int()},
     "grid": {"random_state": _int()},
-    "tpe": {
-        "random_state": _int(), "n_startup_trials": _int(), "n_ei_candidates": _int(1),
-        # hyperopt's names (Katib's older tpe service)
-        "n_EI_candidates": _int(1), "gamma": _float_in(0.0, 1.0), "prior_weight": _float_in(0.0, math.inf),
-    },
-    "multivariate-tpe": {"random_state": _int(), "n_startup_trials": _int(), "n_ei_candidates": _int(1)},
-    "cmaes": {"random_state": _int(), "sigma": _float_in(0.0, math.inf),
-              "restart_strategy": _choice("ipop", "bipop", "None", "none")},
-    "sobol": {"random_state": _int()},
+    "multivariate-tpe": {"random_state": _int(), "n_startup_trials": _int(), "n_ei_candidates": _int()},
+    "cmaes": {"random_state": _go_int, "sigma": _float_in(0.0, math.inf),
+              "restart_strategy": _choice("ipop", "bipop", "none")},
+    "sobol": {},
     "bayesianoptimization": {
         "random_state": _int(), "n_initial_points": _int(),
         "base_estimator": _choice("GP", "RF", "ET", "GBRT"),
@@ -109,16 +116,22 @@ SETTINGS: dict[str, dict[str, Callable[[str], Any]]] = {
         "acq_optimizer": _choice("auto", "sampling", "lbfgs"),
     },
 }
+IGNORES_UNKNOWN_SETTINGS = ("cmaes", "sobol")  # goptuna
 
 
-def read_settings(plan: Plan) -> dict[str, Any]:
+def read_settings(plan: Plan, notes: list[str] | None = None) -> dict[str, Any]:
     algo = plan.algorithm
     known = SETTINGS[algo.name]
     out: dict[str, Any] = {}
     for s in algo.settings:
         if s.name not in known:
+            if algo.name in IGNORES_UNKNOWN_SETTINGS:
+                if notes is not None:
+                    notes.append(f"setting {s.name!r} is ignored by the {algo.name} service (goptuna), "
+                                 "and here too")
+                continue
             raise plan.error(f"unknown setting {s.name!r} for algorithm {algo.name} "
-                             f"(known: {', '.join(sorted(known))})", (*s.path, "name"))
+                             f"(known: {', '.join(sorted(known)) or 'none'})", (*s.path, "name"))
         try:
             out[s.name] = known[s.name](s.value)
         except ValueError as exc:
@@ -460,7 +473,7 @@ class SkoptSuggester(Suggester):
 def make_suggester(plan: Plan, seed: int, notes: list[str]) -> Suggester:
     """The suggester for the plan's algorithm; UserError when it cannot run here."""
     check_available(plan)
-    settings = read_settings(plan)
+    settings = read_settings(plan, notes)
     name = plan.algorithm.name
 
     if name == "bayesianoptimization":
@@ -532,7 +545,7 @@ def _optuna_suggester(plan: Plan, name: str, settings: dict, seed: int, notes: l
         except ImportError:
             raise plan.error("cmaes needs the cmaes package: pip install cmaes",
                              (*plan.algorithm.path, "algorithmName")) from None
-        if settings.get("restart_strategy") not in (None, "None", "none"):
+        if settings.get("restart_strategy") not in (None, "none"):
             notes.append("cmaes restart_strategy is no longer supported by Optuna; "
                          "running without restarts")
         sampler = optuna.samplers.CmaEsSampler(
