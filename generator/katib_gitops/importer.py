@@ -15,10 +15,13 @@ from .defaults import apply_katib_defaults, kind_defaults
 from .experiment import build_spec
 from .findings import Finding, UserError
 from .naming import HASH_LEN, MAX_NAME
-from .spec import Document, check_document, default_flag, parse
+from .spec import SHORT_FORM_KEYS, Document, check_document, default_flag, parse
 from .yamlio import load_file
 
-SHORT_CONTAINER_KEYS = {"name", "image", "command", "args", "workingDir", "env", "securityContext"}
+SHORT_CONTAINER_KEYS = {"name", "image", "command", "args", "workingDir", "env", "securityContext", "resources",
+                        "volumeMounts"}
+SHORT_POD_KEYS = {"containers", "restartPolicy", "securityContext", "tolerations", "serviceAccountName",
+                  "imagePullSecrets", "volumes", "nodeSelector", "affinity", "priorityClassName"}
 RESTRICTED_POD = {"runAsNonRoot": True, "runAsUser": 1000, "seccompProfile": {"type": "RuntimeDefault"}}
 RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"drop": ["ALL"]}}
 
@@ -216,7 +219,8 @@ def _trial(spec: dict[str, Any], out: dict[str, Any], refs: list[dict[str, Any]]
 
 def _order_trial(trial: dict[str, Any]) -> dict[str, Any]:
     first = ("image", "command", "args", "workingDir", "env", "primaryContainer", "restartPolicy",
-             "podAnnotations", "podLabels", "tolerations", "security")
+             "podAnnotations", "podLabels", "tolerations", "serviceAccountName", "imagePullSecrets", "volumes",
+             "volumeMounts", "priorityClassName", "resources", "affinity", "nodeSelector", "security")
     return {**{k: trial[k] for k in first if k in trial}, **{k: v for k, v in trial.items() if k not in first}}
 
 
@@ -234,7 +238,7 @@ def _short_form(job: dict[str, Any], primary: str) -> dict[str, Any] | None:
     if set(meta) - {"annotations", "labels"}:
         return None
     pod = tmpl.get("spec") or {}
-    if set(pod) - {"containers", "restartPolicy", "securityContext", "tolerations"}:
+    if set(pod) - SHORT_POD_KEYS:
         return None
     containers = pod.get("containers") or []
     # Kubernetes reads a null list item as an empty object; such a template keeps its raw form.
@@ -259,8 +263,20 @@ def _short_form(job: dict[str, Any], primary: str) -> dict[str, Any] | None:
             else:
                 return None
         short["env"] = env
+    if isinstance(c.get("resources"), dict) and c["resources"] and set(c["resources"]) <= {"limits", "requests"}:
+        short["resources"] = copy.deepcopy(c["resources"])
+    if c.get("volumeMounts"):
+        short["volumeMounts"] = copy.deepcopy(c["volumeMounts"])
     if pod.get("tolerations"):
         short["tolerations"] = copy.deepcopy(pod["tolerations"])
+    for key in ("serviceAccountName", "priorityClassName", "nodeSelector", "affinity", "volumes"):
+        if pod.get(key):
+            short[key] = copy.deepcopy(pod[key])
+    secrets = pod.get("imagePullSecrets") or []
+    if secrets:
+        if not all(isinstance(x, dict) and set(x) == {"name"} for x in secrets):
+            return None
+        short["imagePullSecrets"] = [x["name"] for x in secrets]
     if pod.get("restartPolicy", "Never") != "Never":
         short["restartPolicy"] = pod.get("restartPolicy")
     annotations = meta.get("annotations") or {}
@@ -299,8 +315,7 @@ def _verified(doc: Document, candidate: dict[str, Any]) -> dict[str, Any]:
     return tries[-1]
 
 
-_SHORT_KEYS = {"image", "command", "args", "workingDir", "env", "restartPolicy", "podAnnotations", "podLabels",
-               "tolerations", "security"}
+_SHORT_KEYS = set(SHORT_FORM_KEYS)
 
 
 def _strip_flags(candidate: dict[str, Any]) -> dict[str, Any] | None:

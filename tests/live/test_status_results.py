@@ -103,3 +103,24 @@ def test_a_symlinked_results_file_is_never_read(iris_repo: Path, tmp_path: Path,
     assert cli("check", "-C", str(iris_repo)) == 1
     assert cli("results", "-C", str(iris_repo), "--live", str(live), "--write") == 1
     assert secret.read_text() == "spec: iris\nexperiments: []\n"
+
+
+def test_status_of_a_spec_deployed_under_two_profiles(iris_repo: Path, tmp_path: Path, capsys):
+    """iris under cpu and gpu: two current Experiments, neither reported as superseding the other; an older
+    gpu Experiment is superseded by the gpu one only."""
+    assert cli("render", "-C", str(iris_repo), "-q") == 0
+    names = {p: yaml.safe_load((iris_repo / "base" / p / "iris.yaml").read_text())["metadata"]["name"]
+             for p in ("cpu", "gpu")}
+    d = tmp_path / "cluster"
+    d.mkdir()
+    live = live_file(d, **{names["cpu"]: "running", names["gpu"]: "running", "iris-0badc0de": "goal-reached"})
+    data = yaml.safe_load(live.read_text())
+    for it in data["items"]:
+        it["metadata"]["labels"]["katib-gitops.dev/profile"] = "cpu" if it["metadata"]["name"] == names["cpu"] \
+            else "gpu"
+    live.write_text(yaml.safe_dump(data))
+    capsys.readouterr()
+    assert cli("status", "-C", str(iris_repo), "--live", str(live), "--output", "json") == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert sorted((r["name"], r["current"], r["superseded_by"]) for r in rows) == sorted(
+        [(names["cpu"], True, None), (names["gpu"], True, None), ("iris-0badc0de", False, names["gpu"])])
