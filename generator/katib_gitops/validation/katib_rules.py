@@ -695,9 +695,8 @@ def service_settings(c: Checker, spec: dict[str, Any]) -> None:
         for index, name, message in refusals:
             if index is not None:
                 path: tuple[PathPart, ...] = (*SPEC, key, "algorithmSettings", index)
-                at = (*path, "value") if name in [s.get("name") for s in as_list(block.get("algorithmSettings"))
-                                                  if isinstance(s, dict)] and "unknown setting" not in message \
-                    else (*path, "name")
+                # An unknown name points at the name; a refused value at the value.
+                at = (*path, "name" if message.startswith("unknown setting") else "value")
             elif name == services.OPERATIONS:
                 c.warning(rule, (*SPEC, "nasConfig", "operations"),
                           f"{message}: Katib's {algorithm_service(block)} service's validate_operations refuses this "
