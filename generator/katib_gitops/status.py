@@ -71,11 +71,13 @@ def repo_status(repo: Repo, live: LiveState) -> list[ExperimentStatus]:
     side = load_side(repo)
     rows: list[ExperimentStatus] = []
     current = {r.name for r in side.experiments.values()}
+    reported: set[tuple[str, str]] = set()  # an old Experiment without a profile label is listed once
     for (spec_name, profile), r in sorted(side.experiments.items()):
         namespace = str(r.experiment["metadata"].get("namespace") or repo.config.namespace)
         rows.append(ExperimentStatus(spec_name, r.spec.path, r.name, namespace, True, None,
                                      sorted(side.deployments(r.name)), live.get(r.name, namespace)))
         for (ns, name), e in sorted(live.experiments.items()):
-            if name not in current and _of_spec(e, spec_name, profile):
+            if name not in current and (ns, name) not in reported and _of_spec(e, spec_name, profile):
+                reported.add((ns, name))
                 rows.append(ExperimentStatus(spec_name, r.spec.path, name, ns, False, r.name, [], e))
     return rows

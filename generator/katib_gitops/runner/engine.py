@@ -657,7 +657,9 @@ class Runner:
         if self.options.plot and self.records:
             plot_file = parallel_coordinates(plan, self.records, self.out / PLOT_FILE, self.best)
             files.append(("Plot", plot_file))
-        self.store.close()
+        # After Ctrl-C the user waits: give the storage a few seconds, not a minute. What it
+        # has not written yet is added from trials.jsonl by the next --resume.
+        self.store.close(timeout=5.0 if interrupted else 60.0)
         for error in self.store.errors:
             self.progress.note(error)
         study_file = self.store.path if self.store.path.exists() else None
