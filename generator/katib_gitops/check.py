@@ -14,7 +14,9 @@ from pathlib import Path
 from .findings import Finding, UserError
 from .render import RenderResult, SpecErrors, render_repo
 from .repo import Repo
-from .writer import TXN_DIR, diff_tree, interrupted
+from .safefs import special_kind
+from .record import RECORD_FILE, read_record, version_finding
+from .writer import TXN_DIR, diff_tree, interrupted, leftovers
 
 
 def sync_findings(repo: Repo, result: RenderResult) -> list[Finding]:
@@ -24,6 +26,16 @@ def sync_findings(repo: Repo, result: RenderResult) -> list[Finding]:
     if interrupted(repo.root):
         out.append(Finding(f"a render was interrupted after it began replacing files; {hint} (it finishes the "
                            "interrupted one first)", file=TXN_DIR, line=0, column=0, rule="sync"))
+    for name in leftovers(repo.root):
+        out.append(Finding("left behind by an interrupted render (not part of the repository; keep "
+                           "`.katib-gitops-*` out of git): the next `katib-gitops render` removes it",
+                           file=name, line=0, column=0, rule="sync"))
+    record, problems = read_record(repo.root)
+    out += problems
+    version = version_finding(record)
+    if version is not None:
+        out.append(version)
+        changes.changed = [rel for rel in changes.changed if rel != RECORD_FILE]
     for rel in changes.added:
         out.append(Finding(f"missing: render would create this file; {hint}", file=rel, line=1, column=1, rule="sync"))
     for rel in changes.changed:
@@ -36,6 +48,8 @@ def sync_findings(repo: Repo, result: RenderResult) -> list[Finding]:
 
 
 def _first_difference(path: Path, want: str) -> int:
+    if special_kind(path) is not None:
+        return 1  # never open a FIFO
     try:
         have = path.read_text(errors="replace").splitlines()
     except OSError:
@@ -48,6 +62,7 @@ def _first_difference(path: Path, want: str) -> int:
 
 def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
     """Every finding that should stop a merge; no errors when the repo is in sync and valid."""
+    from .provenance import RenderProvenance
     from .results import repo_results_findings
     from .validation import validate_repo
     from .validation.engine import start_builds
@@ -64,6 +79,7 @@ def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
         return [exc.finding]
     findings = list(result.warnings)
     findings += sync_findings(repo, result)
-    findings += validate_repo(repo, options, rendered=result, builds=builds).findings
+    findings += validate_repo(repo, options, rendered=result, builds=builds,
+                              provenance=RenderProvenance(repo, result)).findings
     findings += repo_results_findings(repo)
     return findings

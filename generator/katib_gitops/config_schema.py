@@ -1,4 +1,7 @@
-"""katib-gitops.yaml: checked against schemas/config.schema.json, parsed into RepoConfig."""
+"""katib-gitops.yaml: checked against schemas/config.schema.json (``repo`` turns it into RepoConfig).
+
+Reads only; knows nothing of the repository model, so imports flow one way (config_schema -> repo).
+"""
 
 from __future__ import annotations
 
@@ -8,10 +11,9 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from . import jsondata
 from .findings import UserError
-from .profiles.model import conflicts, repo_profiles
-from .repo import CONFIG_FILE, ArgoSettings, FluxSettings, GitSource, RepoConfig
-from .yamlio import load_one
+from .yamlio import Document, load_one
 
 
 @lru_cache(maxsize=None)
@@ -26,41 +28,18 @@ def _validator() -> Any:
     return jsonschema.validators.validator_for(schema)(schema)
 
 
-def parse_config(path: Path) -> RepoConfig:
+def load_settings(path: Path, display: str = "katib-gitops.yaml") -> Document:
+    """The settings file, checked against the schema (``repo.load_config`` types it, with positions)."""
     from .spec import _schema_finding  # one wording for schema errors in every human-owned file
 
-    doc = load_one(str(path), CONFIG_FILE)
+    doc = load_one(str(path), display)
     if not isinstance(doc.data, dict):
         raise UserError(doc.finding("expected a mapping of settings", rule="config"))
+    # Settings are one line each; a profile's env values are the trial's own business.
+    not_json = jsondata.problems(doc, rule="config", one_line=True, multi_line_ok=("profiles",))
+    if not_json:
+        raise UserError(not_json[0])
     errors = sorted(_validator().iter_errors(doc.data), key=lambda e: [str(p) for p in e.absolute_path])
     if errors:
         raise UserError(_schema_finding(doc, errors[0]))
-    d = doc.data
-    git, argo, flux = d.get("git", {}), d.get("argocd", {}), d.get("flux", {})
-    dg, da, df = GitSource(), ArgoSettings(), FluxSettings()
-    profiles = repo_profiles(d.get("profiles"))
-    for name, profile in profiles.items():
-        for path, message in conflicts(profile):
-            raise UserError(doc.finding(message, ["profiles", name, *path], rule="profile"))
-    default = d.get("defaultProfile", RepoConfig.default_profile)
-    if default not in profiles:
-        raise UserError(doc.finding(f"no profile {default!r} (have: {', '.join(sorted(profiles))}); define it under "
-                                    "profiles:", ["defaultProfile"], rule="profile"))
-    return RepoConfig(
-        namespace=d.get("namespace", RepoConfig.namespace),
-        default_profile=default,
-        profiles=profiles,
-        sync=d.get("sync", RepoConfig.sync),
-        prune=d.get("prune", False),
-        create_namespace=d.get("createNamespace", False),
-        git=GitSource(repo_url=git.get("repoURL", dg.repo_url), revision=git.get("revision", dg.revision),
-                      path=git.get("path", dg.path)),
-        argocd=ArgoSettings(enabled=argo.get("enabled", da.enabled), mode=argo.get("mode", da.mode),
-                            namespace=argo.get("namespace", da.namespace), project=argo.get("project", da.project)),
-        flux=FluxSettings(enabled=flux.get("enabled", df.enabled), namespace=flux.get("namespace", df.namespace),
-                          interval=flux.get("interval", df.interval)),
-        extra_algorithms=tuple(d.get("algorithms", ())),
-        extra_early_stopping=tuple(d.get("earlyStoppingAlgorithms", ())),
-        extra_collectors=tuple(d.get("metricsCollectors", ())),
-        inject_security_context=d.get("injectSecurityContext", False),
-    )
+    return doc

@@ -7,6 +7,8 @@ Reporters (text, json, github) only format lists of findings.
 
 from __future__ import annotations
 
+import json
+import re
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence, Union
 
@@ -29,6 +31,16 @@ def format_path(parts: Sequence[PathPart]) -> str:
     return out
 
 
+_UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
+
+
+def quote_name(name: str) -> str:
+    """A file name as one line: names holding a newline or other control character are quoted, escaped."""
+    if not _UNPRINTABLE.search(name):
+        return name
+    return json.dumps(name, ensure_ascii=False)
+
+
 @dataclass(frozen=True)
 class Finding:
     message: str
@@ -44,7 +56,7 @@ class Finding:
         return format_path(self.path)
 
     def one_line(self) -> str:
-        where = f"{self.file}:{self.line}:{self.column}"
+        where = f"{quote_name(self.file)}:{self.line}:{self.column}"
         what = f"{self.dotted}: " if self.path else ""
         sev = "" if self.severity == ERROR else f"{self.severity}: "
         return f"{where}: {sev}{what}{self.message}"

@@ -27,11 +27,14 @@ RESTRICTED_CONTAINER = {"allowPrivilegeEscalation": False, "capabilities": {"dro
 
 
 def find_experiment(path: str) -> Document:
-    docs = load_file(path)
+    return find_experiment_in(load_file(path), path)
+
+
+def find_experiment_in(docs: list[Document], display: str) -> Document:
     for doc in docs:
         if isinstance(doc.data, dict) and doc.data.get("kind") == "Experiment":
             return doc
-    raise UserError(Finding("no kubeflow.org Experiment in this file", file=path, line=1, column=1, rule="import"))
+    raise UserError(Finding("no kubeflow.org Experiment in this file", file=display, line=1, column=1, rule="import"))
 
 
 def normalise(experiment: dict[str, Any]) -> dict[str, Any]:

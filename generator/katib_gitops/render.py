@@ -20,8 +20,9 @@ from .profiles import layout
 from .profiles.layout import PROFILE_LABEL
 from .profiles.model import Profile, conflicts, for_experiment
 from .profiles.patches import ProfileConflict, profile_patches
+from .record import RECORD_FILE, record_text
 from .repo import BASE_DIR, CONFIG_FILE, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
-from .spec import Spec, check_document, parse, spec_document
+from .spec import Spec, check_document, parse, spec_document, spec_warnings
 from .yamlio import Document, dump
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"
@@ -69,7 +70,14 @@ def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, 
     findings: list[Finding] = []
     loaded = []
     names: dict[str, str] = {}
+    unreadable = False  # a spec that cannot be read at all: exit status 2, as for any unreadable input
     root = repo.root.resolve()
+    if paths is None and not repo.experiments_dir.is_dir():
+        # Rendering "no specs" would remove every generated Experiment: only an empty experiments/ may mean that.
+        what = "is not a directory" if repo.experiments_dir.exists() else "does not exist"
+        raise SpecErrors([Finding(f"{EXPERIMENTS_DIR}/ {what}: render would remove every Experiment (create it; an "
+                                  "empty experiments/ renders none)", file=EXPERIMENTS_DIR, line=0, column=0,
+                                  rule="io")])
     for path in paths if paths is not None else repo.spec_files():
         display = repo.rel(path)
         try:
@@ -84,6 +92,7 @@ def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, 
             doc = spec_document(path, display)
         except UserError as exc:
             findings.append(exc.finding)
+            unreadable = unreadable or exc.exit_code == 2
             continue
         problems = check_document(doc)
         if problems:
@@ -100,15 +109,15 @@ def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, 
         names[spec.name] = display
         loaded.append((spec, doc))
     if findings:
-        raise SpecErrors(findings)
+        raise SpecErrors(findings, 2 if unreadable else 1)
     return loaded
 
 
 class SpecErrors(UserError):
     """Several findings at once; the CLI prints each on its own line."""
 
-    def __init__(self, findings: list[Finding]):
-        super().__init__(findings[0])
+    def __init__(self, findings: list[Finding], exit_code: int = 1):
+        super().__init__(findings[0], exit_code)
         self.findings = findings
 
 
@@ -198,12 +207,20 @@ def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) ->
     overridden = namespace_findings(repo, rendered)
     if overridden:
         raise SpecErrors(overridden)
+    _unique_names(rendered)
     result = RenderResult(rendered)
+    result.warnings.extend(_special_specs(repo))
+    for r in rendered:
+        result.warnings.extend(spec_warnings(r.document))
+    if not rendered:
+        result.warnings.append(Finding("no specs in experiments/: the repository renders no Experiment",
+                                       file=EXPERIMENTS_DIR, line=0, column=0, severity="warning", rule="spec"))
     files = result.files
     all_specs = f"{EXPERIMENTS_DIR}/"
     by_profile: dict[str, list[RenderedExperiment]] = {repo.config.default_profile: []}
+    base_texts = {}
     for r in rendered:
-        files[r.base_file] = header(r.spec.path) + dump(r.experiment)
+        files[r.base_file] = base_texts[r.base_file] = header(r.spec.path) + dump(r.experiment)
         by_profile.setdefault(r.profile, []).append(r)
     result.profiles = sorted(by_profile)
     files[f"{BASE_DIR}/kustomization.yaml"] = header(all_specs) + dump(
@@ -231,8 +248,51 @@ def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) ->
         {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization",
          "resources": [f"{OVERLAYS_DIR}/{p}" for p in result.profiles]})
     files.update(deploy_files(repo, result.profiles))
+    _no_collisions(rendered, files, base_texts)
+    files[RECORD_FILE] = record_text(files, header(all_specs))  # last: it lists every other file
     result.warnings.extend(security_warnings(rendered))
+    # A spec deployed under several profiles is rendered once per profile: say each thing about it once.
+    result.warnings = list(dict.fromkeys(result.warnings))
     return result
+
+
+def _special_specs(repo: Repo) -> list[Finding]:
+    """FIFOs, sockets and devices named like specs: never opened (a FIFO would block), but said so."""
+    from .safefs import special_kind
+
+    d = repo.experiments_dir
+    out = []
+    for p in sorted(d.iterdir()) if d.is_dir() else ():
+        kind = special_kind(p) if p.suffix in (".yaml", ".yml") else None
+        if kind is not None:
+            out.append(Finding(f"skipped: {kind}, not a regular file (never opened: it could block)",
+                               file=repo.rel(p), line=0, column=0, severity="warning", rule="special-file"))
+    return out
+
+
+def _no_collisions(rendered: list[RenderedExperiment], files: dict[str, str], base_texts: dict[str, str]) -> None:
+    """A spec's Experiment file that another generated file replaced (a spec named `kustomization`, say)."""
+    findings = [r.document.finding(f"name {r.spec.name!r} is taken: {r.base_file} is also a file render generates "
+                                   "for the whole repository; choose another name", ["name"], rule="spec")
+                for r in rendered if files.get(r.base_file) is not base_texts[r.base_file]]
+    if findings:
+        raise SpecErrors(list(dict.fromkeys(findings)))
+
+
+def _unique_names(rendered: list[RenderedExperiment]) -> None:
+    """Two specs may not render the same Experiment (hashName: false and a name equal to a hashed one)."""
+    seen: dict[tuple[str, str], RenderedExperiment] = {}
+    findings = []
+    for r in rendered:
+        key = (r.experiment["metadata"].get("namespace", ""), r.name)
+        if key in seen:
+            findings.append(r.document.finding(
+                f"renders the Experiment {r.name!r}, as {seen[key].spec.path} does: two specs would write one "
+                "Experiment (change a name, or hashName)", ["name"], rule="spec"))
+        else:
+            seen[key] = r
+    if findings:
+        raise SpecErrors(findings)
 
 
 def _trial_kind(r: RenderedExperiment) -> str:

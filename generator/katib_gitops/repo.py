@@ -114,9 +114,36 @@ def load_repo(start: str | os.PathLike[str] = ".") -> Repo:
 def load_config(path: Path) -> RepoConfig:
     if not path.is_file():
         return RepoConfig()
-    from .config_schema import parse_config  # local import keeps startup small
+    from .config_schema import load_settings  # local import keeps startup small
+    from .profiles.model import conflicts
 
-    try:
-        return parse_config(path)
-    except UserError:
-        raise
+    doc = load_settings(path, CONFIG_FILE)
+    d = doc.data
+    git, argo, flux = d.get("git", {}), d.get("argocd", {}), d.get("flux", {})
+    dg, da, df = GitSource(), ArgoSettings(), FluxSettings()
+    profiles = repo_profiles(d.get("profiles"))
+    for name, profile in profiles.items():
+        for where, message in conflicts(profile):
+            raise UserError(doc.finding(message, ["profiles", name, *where], rule="profile"))
+    default = d.get("defaultProfile", RepoConfig.default_profile)
+    if default not in profiles:
+        raise UserError(doc.finding(f"no profile {default!r} (have: {', '.join(sorted(profiles))}); define it under "
+                                    "profiles:", ["defaultProfile"], rule="profile"))
+    return RepoConfig(
+        namespace=d.get("namespace", RepoConfig.namespace),
+        default_profile=default,
+        profiles=profiles,
+        sync=d.get("sync", RepoConfig.sync),
+        prune=d.get("prune", False),
+        create_namespace=d.get("createNamespace", False),
+        git=GitSource(repo_url=git.get("repoURL", dg.repo_url), revision=git.get("revision", dg.revision),
+                      path=git.get("path", dg.path)),
+        argocd=ArgoSettings(enabled=argo.get("enabled", da.enabled), mode=argo.get("mode", da.mode),
+                            namespace=argo.get("namespace", da.namespace), project=argo.get("project", da.project)),
+        flux=FluxSettings(enabled=flux.get("enabled", df.enabled), namespace=flux.get("namespace", df.namespace),
+                          interval=flux.get("interval", df.interval)),
+        extra_algorithms=tuple(d.get("algorithms", ())),
+        extra_early_stopping=tuple(d.get("earlyStoppingAlgorithms", ())),
+        extra_collectors=tuple(d.get("metricsCollectors", ())),
+        inject_security_context=d.get("injectSecurityContext", False),
+    )

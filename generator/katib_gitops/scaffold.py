@@ -7,6 +7,7 @@ its comments and key order survive.
 
 from __future__ import annotations
 
+import os
 import re
 import shutil
 import tempfile
@@ -77,35 +78,86 @@ def _check_name(name: str, what: str) -> None:
                                 file=name, line=0, column=0, rule="name"), exit_code=2)
 
 
+# What init passes to cookiecutter must stay text: cookiecutter renders every value as a Jinja template,
+# so `{{ ... }}` or `{% ... %}` in one would be evaluated (and could run code). Each value is held to the
+# shape it must have anyway, which leaves no room for Jinja syntax, quotes, spaces or newlines.
+_VALUES = {
+    "experiment": (NAME, "--experiment", "lowercase letters, digits and '-', starting with a letter"),
+    "namespace": (re.compile(r"[a-z0-9]([-a-z0-9]{0,61}[a-z0-9])?"), "--namespace",
+                  "a Kubernetes namespace: lowercase letters, digits and '-', at most 63 characters"),
+    "image": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._/:@+-]{0,254}"), "--image",
+              "an image reference such as registry.example.com/team/trainer:1.0"),
+    "git_url": (re.compile(r"[A-Za-z0-9][A-Za-z0-9._~:/?@!$&()*+,;=-]{0,2047}"), "--git-url",
+                "a git URL such as https://github.com/org/repo.git or git@github.com:org/repo.git"),
+}
+
+
+def _inert_context(context: dict[str, Any]) -> dict[str, str]:
+    out = {}
+    for key, value in context.items():
+        if key not in _VALUES:
+            raise ValueError(key)  # a programming error: every user value needs a shape
+        pattern, option, shape = _VALUES[key]
+        if not isinstance(value, str) or not pattern.fullmatch(value):
+            raise UserError(Finding(f"{value!r} is not {shape}", file=option, line=0, column=0, rule="init"),
+                            exit_code=2)
+        out[key] = value
+    return out
+
+
 def init_repo(directory: Path, context: dict[str, Any], install: str | None = None) -> Path:
-    """Create a repository at directory from the template, then render it."""
+    """Create a repository at directory from the template, then render it.
+
+    Everything is made in a scratch directory beside the target and moved into place only when the
+    render succeeded: a failed init leaves nothing behind.
+    """
     from . import __version__
     from cookiecutter.main import cookiecutter
 
     from .render import render_repo
     from .writer import write_tree
 
-    directory = directory.resolve()
+    directory = directory.absolute()
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        raise UserError(Finding("exists and is not a directory", file=str(directory), line=0, column=0,
+                                rule="init"), exit_code=2)
     if directory.exists() and any(directory.iterdir()):
         raise UserError(Finding("directory exists and is not empty", file=str(directory), line=0, column=0,
                                 rule="init"), exit_code=2)
     _check_name(context.get("experiment", "quadratic"), "experiment name")
-    requirement, wheel = install_source(install)
-    context = {**context, "katib_gitops_version": __version__, "katib_gitops_requirement": requirement}
-    with tempfile.TemporaryDirectory(prefix="katib-gitops-init-") as tmp:
-        out = Path(cookiecutter(str(_template_dir()), no_input=True, output_dir=tmp,
-                                extra_context={"repo_name": directory.name, **context}))
+    values = _inert_context(context)
+    requirement, wheel = install_source(install)  # inert too: install_source allows no Jinja delimiters
+    values = {**values, "katib_gitops_version": __version__, "katib_gitops_requirement": requirement}
+    # The directory's own name only titles the README and names the example URLs: a slug of it is inert.
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", directory.name).strip("-.") or "katib-experiments"
+    parent = directory.parent
+    if not parent.is_dir():
+        raise UserError(Finding("parent directory does not exist", file=str(directory), line=0, column=0,
+                                rule="init"), exit_code=2)
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=".katib-gitops-init-", dir=parent))
+    except OSError as exc:
+        raise UserError(Finding(f"cannot create it: {exc.strerror}", file=str(directory), line=0, column=0,
+                                rule="init"), exit_code=2) from None
+    try:
+        out = Path(cookiecutter(str(_template_dir()), no_input=True, output_dir=str(scratch),
+                                extra_context={"repo_name": slug, **values}))
         schema = out / SPEC_SCHEMA
         schema.parent.mkdir(parents=True, exist_ok=True)
         schema.write_bytes(resources.files("katib_gitops.schemas").joinpath("spec.schema.json").read_bytes())
         if wheel is not None:
             (out / WHEELS_DIR).mkdir(exist_ok=True)
             shutil.copyfile(wheel, out / WHEELS_DIR / wheel.name)
-        directory.mkdir(parents=True, exist_ok=True)
-        for item in out.iterdir():
-            shutil.move(str(item), directory / item.name)
-    repo = load_repo(directory)
-    write_tree(repo, render_repo(repo).files)
+        repo = load_repo(out)
+        write_tree(repo, render_repo(repo).files)
+        if directory.exists():
+            directory.rmdir()  # empty, checked above
+        os.rename(out, directory)
+    except OSError as exc:
+        raise UserError(Finding(f"cannot create it: {exc.strerror or exc}", file=str(directory), line=0, column=0,
+                                rule="init"), exit_code=2) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
     return directory
 
 
@@ -122,15 +174,21 @@ def new_spec(repo_dir: Path, name: str, source: Path | None = None) -> Path:
         text = template.read_text().replace("{{ cookiecutter.experiment }}", name)
         text = text.replace("{{ cookiecutter.image }}", f"registry.example.com/{name}/trainer:0.1.0")
     else:
-        rt = roundtrip()
-        with open(source, encoding="utf-8") as fh:
-            data = rt.load(fh)
-        if not hasattr(data, "get") or "name" not in data:
+        from .safefs import special_kind
+        from .yamlio import load_one
+
+        if source.is_dir() or special_kind(source) is not None:
+            raise UserError(Finding("not a regular file: name a spec file to copy", file=str(source), line=0,
+                                    column=0, rule="io"), exit_code=2)
+        # Read with the strict loader first: one-line errors for missing files, bytes that are not UTF-8,
+        # bad YAML or duplicate keys (ruamel.yaml, which keeps the comments, would raise a traceback).
+        checked = load_one(str(source))
+        if not isinstance(checked.data, dict) or "name" not in checked.data:
             raise UserError(Finding("not a spec: no top-level name", file=str(source), line=1, column=1, rule="new"))
+        data = roundtrip().load(checked.text)
         data["name"] = name
         text = dump_roundtrip(data)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    tmp = target.with_name(f".{target.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(target)
+    from .safefs import write_file
+
+    write_file(target, text, repo.rel(target))
     return target

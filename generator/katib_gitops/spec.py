@@ -16,6 +16,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
+from . import jsondata
 from .findings import Finding
 from .yamlio import Document, load_one
 
@@ -94,6 +95,8 @@ class Security:
         out = []
         if self.run_as_user is None:
             out.append("runAsUser")
+        elif self.run_as_user == 0:
+            out.append("runAsUser: 0 (root)")
         if not self.run_as_non_root:
             out.append("runAsNonRoot")
         if self.allow_privilege_escalation:
@@ -281,6 +284,9 @@ def _one_of_message(path: list[Any], instance: Any) -> str:
 def check_document(doc: Document) -> list[Finding]:
     if not isinstance(doc.data, dict):
         return [doc.finding(f"expected a mapping at the top of the spec, got {_type_words(type(doc.data).__name__)}", rule="spec-schema")]
+    not_json = jsondata.problems(doc, rule="spec-schema")
+    if not_json:
+        return not_json
     # Only an invalid spec is walked by python-jsonschema, whose errors carry what the messages need.
     errors = [] if _plainly_valid(doc.data) else sorted(_validator().iter_errors(doc.data),
                                                          key=lambda e: [str(p) for p in e.absolute_path])
@@ -308,6 +314,7 @@ def _semantic_checks(doc: Document) -> list[Finding]:
     if "parameters" not in data and "nasConfig" not in data:
         out.append(doc.finding("parameters is required (or nasConfig for neural architecture search)", [], rule="spec"))
     for pname, p in (data.get("parameters") or {}).items():
+        out += _collapsed_values(doc, pname, p)
         ptype = _param_type(p)
         if ptype in ("double", "int") and "values" in p:
             out.append(doc.finding(f"a {ptype} parameter takes min and max, not values", ["parameters", pname, "values"], rule="spec"))
@@ -316,6 +323,62 @@ def _semantic_checks(doc: Document) -> list[Finding]:
         if p.get("type") in ("discrete", "categorical") and "values" not in p:
             out.append(doc.finding(f"a {ptype} parameter needs values", ["parameters", pname], rule="spec"))
     return out
+
+
+def _list_values(p: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """(key, values) of a discrete or categorical parameter, in either form; ("", []) otherwise."""
+    for key in ("categorical", "discrete", "values"):
+        if isinstance(p.get(key), list):
+            return key, p[key]
+    return "", []
+
+
+def _collapsed_values(doc: Document, pname: str, p: Mapping[str, Any]) -> list[Finding]:
+    """Two values Katib would see as one string (`yes` and `on` both read as true, 1 and 1.0 as "1")."""
+    key, values = _list_values(p)
+    seen: dict[str, int] = {}
+    out = []
+    for i, v in enumerate(values):
+        text = katib_string(v)
+        if text in seen:
+            out.append(doc.finding(f"value {i} reads as {text!r}, the same as value {seen[text]}: the two collapse into "
+                                   "one (quote words like yes, no, on, off to keep them apart)",
+                                   ["parameters", pname, key, i], rule="spec"))
+        seen.setdefault(text, i)
+    return out
+
+
+_YAML11_BOOL_WORDS = frozenset({"yes", "no", "on", "off", "y", "n"})
+
+
+def spec_warnings(doc: Document) -> list[Finding]:
+    """YAML 1.1 booleans among categorical values: `yes` becomes true. Said once, with the fix."""
+    out = []
+    for pname, p in (doc.data.get("parameters") or {}).items() if isinstance(doc.data, dict) else ():
+        key, values = _list_values(p) if isinstance(p, dict) else ("", [])
+        for i, v in enumerate(values):
+            if not isinstance(v, bool):
+                continue
+            written = _scalar_text(doc, ("parameters", pname, key, i))
+            if written is not None and written.lower() in _YAML11_BOOL_WORDS:
+                out.append(doc.finding(f"`{written}` is read as {str(v).lower()} (YAML 1.1), so the trial gets "
+                                       f"`{str(v).lower()}`: quote it ('{written}') if you mean the word",
+                                       ["parameters", pname, key, i], severity="warning", rule="yaml-boolean"))
+    return out
+
+
+def _scalar_text(doc: Document, path: tuple[Any, ...]) -> str | None:
+    import yaml
+
+    node = doc.node()
+    for part in path:
+        if isinstance(node, yaml.MappingNode):
+            node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+        elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and part < len(node.value):
+            node = node.value[part]
+        else:
+            return None
+    return node.value if isinstance(node, yaml.ScalarNode) else None
 
 
 def _param_type(p: Mapping[str, Any]) -> str:

@@ -67,9 +67,32 @@ def at_spec_lines(findings: Sequence[Finding], rendered: RenderedExperiment) -> 
     """findings about the rendered Experiment, moved to the spec lines they come from."""
     out = []
     for f in findings:
-        line, col = rendered.document.position(spec_path_for(f.path, rendered.spec))
+        where = spec_path_for(f.path, rendered.spec)
+        line, col = rendered.document.position(where)
+        if where == ("trial",):
+            # The short form's fields land deep in the trial template: point at the offending value itself
+            # when the spec's trial section holds it as written.
+            at = rendered.document.find_text(where, _scalar_text(_dig(rendered.experiment, f.path)))
+            line, col = at or (line, col)
         out.append(replace(f, file=rendered.spec.path, line=line, column=col))
     return out
+
+
+def _dig(data: object, path: Sequence[PathPart]) -> object:
+    for part in path:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return None
+    return data
+
+
+def _scalar_text(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value) if isinstance(value, (str, int, float)) and value != "" else "\0"  # \0: matches nothing
 
 
 def repo_spec_findings(repo: Repo, check: Callable[[RenderedExperiment], list[Finding]]) -> list[Finding]:

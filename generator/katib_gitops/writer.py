@@ -44,19 +44,25 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from filelock import FileLock, Timeout
 
 from .findings import Finding, UserError
+from .safefs import special_kind
+from .record import GENERATED_ROOTS, RECORD_FILE, ROOT_FILES, generated_path, read_record
 from .repo import BASE_DIR, DEPLOY_DIR, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
 
 LOCK_NAME = "katib-gitops.lock"
-OWNED_ROOTS = (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)
-ROOT_FILES = ("kustomization.yaml",)
+OWNED_ROOTS = GENERATED_ROOTS
+
 STAGE_PREFIX = ".katib-gitops-stage-"
 TXN_DIR = ".katib-gitops-txn"
 JOURNAL = "journal.json"
@@ -75,17 +81,33 @@ class Changes:
         return not (self.added or self.changed or self.removed)
 
 
+# The exact two header lines render writes (``render.header``): a file that only starts with the words is not ours.
+_HEADER = re.compile(rb"# " + re.escape(GENERATED_MARK.encode()) + rb" from ([^\n]{1,1024})\.\n"
+                     rb"# Do not edit: change \1 and run `katib-gitops render`\.\n")
+
+
 def is_generated(path: Path) -> bool:
+    """A regular file (not a symlink, FIFO or device) that begins with the exact generated header."""
     try:
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            return False
         with open(path, "rb") as fh:
-            head = fh.read(200)
+            head = fh.read(2200)
     except OSError:
         return False
-    return head.startswith(b"# " + GENERATED_MARK.encode())
+    return _HEADER.match(head) is not None
 
 
 def generated_files(root: Path) -> list[str]:
-    """Relative paths of every file on disk that the tool generated."""
+    """Relative paths of every file on disk that the tool generated and may delete when stale.
+
+    With a render record: the files it lists that still carry the exact header. Without one (a
+    repository rendered before records existed, or a record that cannot be trusted): every file
+    under the generated areas with the exact header.
+    """
+    rec, _ = read_record(root)
+    if rec is not None:
+        return sorted(rel for rel in rec.files if _inside_tree(root, rel) and is_generated(root / rel))
     out = []
     for top in OWNED_ROOTS:
         d = root / top
@@ -103,6 +125,16 @@ def generated_files(root: Path) -> list[str]:
     return sorted(out)
 
 
+def _inside_tree(root: Path, rel: str) -> bool:
+    """No symlink on the way from root to rel (so rel really is that path inside the repository)."""
+    p = root
+    for part in rel.split("/"):
+        p = p / part
+        if p.is_symlink():
+            return False
+    return True
+
+
 def diff_tree(root: Path, files: dict[str, str]) -> Changes:
     changes = Changes()
     for rel, text in sorted(files.items()):
@@ -111,7 +143,8 @@ def diff_tree(root: Path, files: dict[str, str]) -> Changes:
             changes.added.append(rel)
         else:
             try:
-                same = p.read_bytes() == text.encode()
+                # Never open what is not a regular file: reading a FIFO blocks.
+                same = stat.S_ISREG(os.stat(p).st_mode) and p.read_bytes() == text.encode()
             except OSError:
                 same = False
             if not same:
@@ -169,7 +202,11 @@ def _check_safe(root: Path, rels: list[str]) -> None:
         no_symlink(rel, rel)
         target = root / rel
         if target.exists() and not target.is_file():
-            raise _refuse("a directory stands where a generated file belongs", rel)
+            what = "a directory" if target.is_dir() else (special_kind(target) or "something")
+            raise _refuse(f"{what} stands where a generated file belongs", rel)
+        if target.is_file() and not os.access(target, os.R_OK):
+            raise UserError(Finding("cannot read it, so cannot tell whether katib-gitops generated it",
+                                    file=rel, line=0, column=0, rule="io"), exit_code=2)
         if target.is_file() and not is_generated(target):
             raise _refuse("refusing to overwrite a file katib-gitops did not generate; move it away or delete it",
                           rel, 1, 1)
@@ -184,21 +221,43 @@ def lock_path(root: Path) -> Path:
     return Path(tempfile.gettempdir()) / f"{LOCK_NAME}.{digest}"
 
 
-def write_tree(repo: Repo, files: dict[str, str]) -> Changes:
-    root = repo.root
+@contextmanager
+def locked(root: Path) -> Iterator[None]:
+    """Hold the repository's render lock (exit status 2 at once when another render holds it)."""
     lock = lock_path(root)
     try:
         with FileLock(str(lock), timeout=0):
-            recover(root)
-            return _write_locked(root, files)
+            yield
     except Timeout:
         raise UserError(Finding(f"another katib-gitops render is running in this repository (lock {lock})",
                                 file=str(root), line=0, column=0, rule="lock"),
                         exit_code=2) from None
+
+
+def write_tree(repo: Repo, files: dict[str, str]) -> Changes:
+    with locked(repo.root):
+        return write_locked(repo, files)
+
+
+def write_locked(repo: Repo, files: dict[str, str]) -> Changes:
+    """write_tree for a caller that holds the lock already (render holds it from reading to writing)."""
+    root = repo.root
+    try:
+        recover(root)
+        return _write_locked(root, files)
     except OSError as exc:  # a full disk, a read-only checkout: the tree is the old one (or finished by the next render)
         where = exc.filename if isinstance(exc.filename, str) else str(root)
         raise UserError(Finding(f"cannot write the rendered files: {exc.strerror or exc}", file=where, line=0, column=0,
                                 rule="io"), exit_code=2) from None
+
+
+def leftovers(root: Path) -> list[str]:
+    """Staging and transaction directories (or anything under those names) in the repository root."""
+    try:
+        names = sorted(e.name for e in os.scandir(root) if e.name.startswith(STAGE_PREFIX) or e.name == TXN_DIR)
+    except OSError:
+        return []
+    return [n for n in names if not (n == TXN_DIR and interrupted(root))]
 
 
 def interrupted(root: Path) -> bool:
@@ -207,14 +266,21 @@ def interrupted(root: Path) -> bool:
 
 
 def recover(root: Path) -> bool:
-    """Finish a committed transaction left by a killed render; drop uncommitted staging. Caller holds the lock."""
+    """Finish a committed transaction left by a killed render; drop uncommitted staging. Caller holds the lock.
+
+    The journal may come from anywhere (a clone, a pull request, a hand edit), so it is checked like any
+    other input before a single step is taken: see ``_trusted_journal``.
+    """
     for leftover in root.glob(STAGE_PREFIX + "*"):
-        shutil.rmtree(leftover, ignore_errors=True)  # never committed: the tree is still the old one
+        _remove_entry(leftover)  # never committed: the tree is still the old one
     txn = root / TXN_DIR
+    if txn.is_symlink() or (txn.exists() and not txn.is_dir()):
+        _remove_entry(txn)  # not something a render makes: nothing in it is followed
+        return False
     if not interrupted(root):
         shutil.rmtree(txn, ignore_errors=True)  # finished but not yet deleted, or nothing there
         return False
-    journal = json.loads((txn / JOURNAL).read_text(encoding="utf-8"))
+    journal = _trusted_journal(root, txn)
     for i, rel in enumerate(journal["write"]):
         target = root / rel
         # Someone may have edited the tree since the kill: keep the promise about hand-written files.
@@ -224,6 +290,67 @@ def recover(root: Path) -> bool:
     _apply(root, txn, journal, done=[])
     _finish(txn)
     return True
+
+
+MAX_JOURNAL_BYTES = 64 * 1024 * 1024
+
+
+def _trusted_journal(root: Path, txn: Path) -> dict[str, list[str]]:
+    """The journal, if it is one this writer could have written for this repository; else a UserError."""
+
+    def refuse(why: str) -> UserError:
+        return _refuse(f"refusing the journal of an interrupted render: {why}; nothing was changed (delete {TXN_DIR} "
+                       "if no render of yours was interrupted)", f"{TXN_DIR}/{JOURNAL}")
+
+    path = txn / JOURNAL
+    for dirpath, dirnames, filenames in os.walk(txn):
+        for name in dirnames + filenames:
+            if os.path.islink(os.path.join(dirpath, name)):
+                raise refuse(f"{os.path.relpath(os.path.join(dirpath, name), txn)} is a symlink")
+    for d in (txn / NEW, txn / OLD):
+        if d.is_symlink() or (d.exists() and not d.is_dir()):
+            raise refuse(f"{d.name}/ is not a directory")
+    if path.is_symlink() or not path.is_file():
+        raise refuse("not a regular file")
+    with open(path, "rb") as fh:
+        raw = fh.read(MAX_JOURNAL_BYTES + 1)
+    if len(raw) > MAX_JOURNAL_BYTES:
+        raise refuse("larger than any render writes")
+    try:
+        journal = json.loads(raw.decode("utf-8"))
+    except (UnicodeDecodeError, ValueError, RecursionError):
+        raise refuse("not JSON") from None
+    if not isinstance(journal, dict) or set(journal) != {"write", "remove"}:
+        raise refuse("expected exactly the keys write and remove")
+    seen: set[str] = set()
+    for key in ("write", "remove"):
+        entries = journal[key]
+        if not isinstance(entries, list):
+            raise refuse(f"{key} is not a list")
+        for rel in entries:
+            if not (generated_path(rel) or rel == RECORD_FILE):
+                raise refuse(f"{rel!r} is not a path render writes (inside base/, overlays/, deploy/ or a root file)")
+            if rel in seen:
+                raise refuse(f"{rel!r} is listed twice")
+            seen.add(rel)
+            if not _inside_tree(root, rel):
+                raise refuse(f"{rel!r} leads through a symlink")
+    for i in range(len(journal["write"])):
+        staged = _staged(txn, i)
+        if staged.is_symlink() or (staged.exists() and not staged.is_file()):
+            raise refuse(f"{NEW}/{i} is not a regular file")
+    return journal
+
+
+def _remove_entry(path: Path) -> None:
+    """Remove a file, symlink (never what it points to) or directory tree; errors are left for later."""
+    try:
+        if path.is_symlink() or not path.is_dir():
+            path.unlink()
+        else:
+            shutil.rmtree(path)
+    except OSError:
+        pass
 
 
 def _write_locked(root: Path, files: dict[str, str]) -> Changes:

@@ -30,11 +30,18 @@ class _StrictLoader(_Loader):  # type: ignore[misc,valid-type]
     """Safe loader that refuses duplicate keys instead of keeping the last one."""
 
 
+_MERGE_TAG = "tag:yaml.org,2002:merge"
+
+
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    # Keys merged in with `<<: *anchor` may be overridden by the mapping's own keys (that is what a merge
+    # is for); only a key written twice in the mapping itself is a duplicate.
+    explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
     loader.flatten_mapping(node)
+    merged = len(node.value) - explicit  # flatten_mapping puts the merged pairs first
     seen: dict[Any, yaml.Node] = {}
     out: dict[Any, Any] = {}
-    for key_node, value_node in node.value:
+    for index, (key_node, value_node) in enumerate(node.value):
         key = loader.construct_object(key_node, deep=deep)
         try:
             hash(key)
@@ -42,6 +49,9 @@ def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bo
             raise yaml.constructor.ConstructorError(
                 None, None, "a mapping key must be a scalar", key_node.start_mark
             )
+        if index < merged:
+            out[key] = loader.construct_object(value_node, deep=deep)
+            continue
         if key in seen:
             raise yaml.constructor.ConstructorError(
                 None, None, f"duplicate key {key!r}", key_node.start_mark
@@ -122,6 +132,33 @@ class Document:
                 break
             node = nxt
         return (best.start_mark.line + 1, best.start_mark.column + 1)
+
+    def subnode(self, path: Sequence[PathPart]) -> Any:
+        """The node at path (mapping keys and sequence indexes), or None."""
+        node = self.node()
+        for part in path:
+            if isinstance(node, yaml.MappingNode):
+                node = next((v for k, v in node.value if isinstance(k, yaml.ScalarNode) and k.value == str(part)), None)
+            elif isinstance(node, yaml.SequenceNode) and isinstance(part, int) and 0 <= part < len(node.value):
+                node = node.value[part]
+            else:
+                return None
+        return node
+
+    def find_text(self, path: Sequence[PathPart], wanted: str) -> tuple[int, int] | None:
+        """(line, column) of the first scalar (key or value) under path whose text is wanted."""
+        stack = [self.subnode(path)]
+        while stack:
+            n = stack.pop()
+            if isinstance(n, yaml.ScalarNode):
+                if n.value == wanted:
+                    return n.start_mark.line + 1, n.start_mark.column + 1
+            elif isinstance(n, yaml.MappingNode):
+                for k, v in reversed(n.value):
+                    stack.extend((v, k))
+            elif isinstance(n, yaml.SequenceNode):
+                stack.extend(reversed(n.value))
+        return None
 
     def finding(self, message: str, path: Sequence[PathPart] = (), **kw: Any) -> Finding:
         line, col = self.position(path)

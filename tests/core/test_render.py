@@ -184,10 +184,11 @@ def test_adding_an_experiment_of_an_existing_shape_touches_few_overlay_files(iri
     assert cli("render", "-C", str(iris_repo), "-q") == 0
     after = tree(iris_repo)
     changed = {p for p in after if before.get(p) != after[p]} - {"experiments/iris-b.yaml"}
-    # its two Experiments, the two base kustomizations listing them, and one selector line per overlay
+    # its two Experiments, the two base kustomizations listing them, one selector line per overlay, and the
+    # render record (which lists every generated file)
     assert changed == {"base/cpu/iris-b.yaml", "base/gpu/iris-b.yaml", "base/cpu/kustomization.yaml",
                        "base/gpu/kustomization.yaml", "overlays/cpu/kustomization.yaml",
-                       "overlays/gpu/kustomization.yaml"}
+                       "overlays/gpu/kustomization.yaml", "katib-gitops.generated.yaml"}
     for overlay in ("cpu", "gpu"):
         old = before[f"overlays/{overlay}/kustomization.yaml"].decode().splitlines()
         new = after[f"overlays/{overlay}/kustomization.yaml"].decode().splitlines()

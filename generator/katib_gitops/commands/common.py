@@ -8,7 +8,6 @@ from typing import TYPE_CHECKING, Iterable
 from ..findings import Finding
 
 if TYPE_CHECKING:  # importing render here would load every stage for every command
-    from ..render import RenderResult
     from ..repo import Repo
 
 
@@ -21,20 +20,6 @@ def print_findings(findings: Iterable[Finding], stream=None) -> int:
         if f.severity == "error":
             status = 1
     return status
-
-
-def validate_rendered(repo: Repo, result: RenderResult) -> list[Finding]:
-    """Every validation layer over the generated Experiments, reported at their specs' lines."""
-    from ..validation import ValidationOptions, rendered_findings
-    from ..validation.engine import with_repo_config
-
-    options = with_repo_config(ValidationOptions(), repo.config)
-    findings: list[Finding] = []
-    for r in result.experiments:
-        findings.extend(rendered_findings(r, options))
-    # A spec deployed under several profiles renders Experiments that differ only in name and profile label:
-    # one finding about the spec, once.
-    return list(dict.fromkeys(findings))
 
 
 def add_output_options(p) -> None:

@@ -29,15 +29,13 @@ def run(args: argparse.Namespace) -> int:
 
     source = args.experiment
     if source == "-":
-        import tempfile
+        from ..importer import find_experiment_in
+        from ..yamlio import decode, load_documents
 
-        data = sys.stdin.buffer.read()
-        with tempfile.NamedTemporaryFile(suffix=".yaml", delete=False) as fh:
-            fh.write(data)
-        path = fh.name
+        name = "<stdin>"  # read in memory: no temporary file, and errors name what the user gave
+        doc = find_experiment_in(load_documents(decode(sys.stdin.buffer.read(), name), name), name)
     else:
-        path = source
-    doc = find_experiment(path)
+        doc = find_experiment(source)
     from ..repo import load_repo
 
     repo = load_repo(Path(args.output).resolve().parent if args.output else ".")
@@ -46,12 +44,8 @@ def run(args: argparse.Namespace) -> int:
     if not args.output:
         sys.stdout.write(text)
         return 0
-    out = Path(args.output)
-    if out.exists() and not args.force:
-        raise UserError(Finding("exists; pass --force to overwrite", file=args.output, line=0, column=0, rule="io"), exit_code=2)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(out)
+    from ..safefs import write_file
+
+    write_file(Path(args.output), text, args.output, force=args.force)
     print(f"wrote {args.output}", file=sys.stderr)
     return 0

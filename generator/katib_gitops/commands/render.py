@@ -15,22 +15,25 @@ def register(sub: argparse._SubParsersAction) -> None:
         description="Render every spec in experiments/ into base/<profile>/ (one Experiment per spec and profile it "
         "deploys under), overlays/<profile>/ (JSON 6902 patches, one file per distinct operation list, selected by "
         "label), the root kustomization.yaml (every overlay) and deploy/ (Argo CD, Flux). "
-        "Specs and generated Experiments are validated first; nothing is written when any check fails. "
+        "Everything `check` validates is run first on the tree about to be written (specs, every overlay built "
+        "with real kustomize, deploy/), each finding reported at its spec or settings line; nothing is written "
+        "when any check fails. "
         "Files are only replaced when their content changes.",
     )
     p.add_argument("specs", nargs="*", metavar="SPEC",
                    help="spec files that must be part of the render (the whole repository is always rendered)")
     p.add_argument("-C", "--repo", default=".", help="repository root or a directory inside it (default: .)")
-    p.add_argument("--no-validate", action="store_true", help="skip validating the generated Experiments")
+    p.add_argument("--no-validate", action="store_true", help="skip validating the tree before writing (then render may write what check rejects)")
     p.add_argument("-q", "--quiet", action="store_true", help="print nothing on success")
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace) -> int:
     from ..findings import Finding, UserError
+    from ..gate import validate_staged
     from ..render import SpecErrors, render_repo
     from ..repo import load_repo
-    from ..writer import write_tree
+    from ..writer import locked, write_locked
     from . import common
 
     repo = load_repo(args.repo)
@@ -40,17 +43,20 @@ def run(args: argparse.Namespace) -> int:
             raise UserError(Finding("no such spec file", file=s, line=0, column=0, rule="io"), exit_code=2)
         if path.resolve().parent != repo.experiments_dir.resolve():
             raise UserError(Finding(f"specs live in {repo.experiments_dir}", file=s, line=0, column=0, rule="io"), exit_code=2)
-    try:
-        result = render_repo(repo)
-    except SpecErrors as exc:
-        return common.print_findings(exc.findings)
-    findings = list(result.warnings)
-    if not args.no_validate:
-        findings += common.validate_rendered(repo, result)
-    if any(f.severity == "error" for f in findings):
-        return common.print_findings(findings)
-    common.print_findings(findings)
-    changes = write_tree(repo, result.files)
+    # One lock from reading to writing: a second render fails at once instead of validating a tree
+    # the first is about to change.
+    with locked(repo.root):
+        try:
+            result = render_repo(repo)
+        except SpecErrors as exc:
+            return max(common.print_findings(exc.findings), exc.exit_code)
+        findings = list(result.warnings)
+        if not args.no_validate:
+            findings += validate_staged(repo, result)
+        if any(f.severity == "error" for f in findings):
+            return common.print_findings(findings)
+        common.print_findings(findings)
+        changes = write_locked(repo, result.files)
     if not args.quiet:
         n = len(result.experiments)
         if changes.empty:

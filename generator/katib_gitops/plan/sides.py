@@ -60,10 +60,18 @@ def default_base(root: Path) -> str:
 def _repo_at(repo: Repo, ref: str, into: Path) -> Repo:
     """Materialise experiments/ and the settings file as they were at ref."""
     prefix = _git(repo.root, "rev-parse", "--show-prefix").strip()
-    listing = _git(repo.root, "ls-tree", "-r", "--name-only", ref, "--", f"{EXPERIMENTS_DIR}/", CONFIG_FILE)
-    for rel in listing.splitlines():
+    # -z: names exactly as stored (no C-style quoting of non-ASCII or newlines), NUL-separated.
+    listing = _git(repo.root, "ls-tree", "-r", "-z", "--name-only", ref, "--", f"{EXPERIMENTS_DIR}/", CONFIG_FILE)
+    for rel in filter(None, listing.split("\0")):
         rel_in_repo = rel[len(prefix):] if prefix and rel.startswith(prefix) else rel
-        blob = subprocess.run(["git", "-C", str(repo.root), "show", f"{ref}:{rel}"], capture_output=True, check=True).stdout
+        if rel_in_repo.startswith("/") or ".." in rel_in_repo.split("/"):
+            continue  # git stores no such path; never follow one out of the scratch directory
+        proc = subprocess.run(["git", "-C", str(repo.root), "cat-file", "blob", f"{ref}:{rel}"], capture_output=True,
+                              check=False)
+        if proc.returncode != 0:
+            raise UserError(Finding(f"git: cannot read it at {ref}: {' '.join(proc.stderr.decode(errors='replace').split())}",
+                                    file=rel_in_repo, line=0, column=0, rule="git"), exit_code=2)
+        blob = proc.stdout
         target = into / rel_in_repo
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_bytes(blob)

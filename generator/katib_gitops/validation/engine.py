@@ -12,8 +12,9 @@ import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence
 
+from .. import jsondata, safefs
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
 from . import hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
@@ -83,7 +84,12 @@ def validate_document(doc: Document, options: ValidationOptions | None = None) -
     if not isinstance(data, dict):
         what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         return [doc.finding(f"a Kubernetes manifest must be a mapping, not {what}", (), rule="k8s-object")]
+    not_json = jsondata.problems(doc)
+    if not_json:
+        return not_json  # the API server cannot even read it; the other layers assume string keys
     api, kind = data.get("apiVersion"), data.get("kind")
+    if kind == "List" and isinstance(data.get("items"), list):
+        return _tidy(_list_items(doc, data["items"], options))
     if kind == "Experiment" and api == EXPERIMENT_API:
         findings = _experiment(doc, options, version)
     elif kind == "Experiment" and isinstance(api, str) and "/" in api and api.split("/", 1)[0] == "kubeflow.org":
@@ -186,11 +192,79 @@ def _tidy(findings: Iterable[Finding]) -> list[Finding]:
 # inputs
 
 
-def validate_documents(docs: Iterable[Document], options: ValidationOptions, report: ValidationReport) -> None:
+class Provenance(Protocol):
+    """Where generated documents come from, so findings in them point at the lines a person edits.
+
+    ``render`` and ``check`` pass one (see ``katib_gitops.provenance``); plain ``validate`` does not.
+    """
+
+    def covered(self, doc: Document) -> bool:
+        """True when doc is exactly something already validated at its source (skip it)."""
+
+    def relocate(self, doc: Document | None, label: str, findings: list[Finding]) -> list[Finding]:
+        """The same findings, moved to the spec or settings line each comes from (doc None: a failed build)."""
+
+
+def _list_items(doc: Document, items: list[Any], options: ValidationOptions) -> list[Finding]:
+    """A `kind: List` (what `kubectl get -o yaml` prints): each item as the document kubectl would apply."""
+    out: list[Finding] = []
+    for i, item in enumerate(items):
+        for f in validate_document(Document(item, doc.file, doc.index, doc.text), options):
+            path = ("items", i, *f.path)
+            line, column = doc.position(path)
+            out.append(replace(f, path=path, line=line, column=column))
+    out += _duplicates([(("items", i), item) for i, item in enumerate(items)], doc)
+    return out
+
+
+def _identity(data: Any) -> tuple[str, str, str, str] | None:
+    if not isinstance(data, dict) or not isinstance(data.get("metadata"), dict):
+        return None
+    meta = data["metadata"]
+    if not isinstance(meta.get("name"), str):
+        return None
+    return (str(data.get("apiVersion", "")).split("/")[0], str(data.get("kind")), str(meta.get("namespace") or ""),
+            meta["name"])
+
+
+def _duplicates(entries: Iterable[tuple[tuple[Any, ...], Any]], doc: Document) -> list[Finding]:
+    """The second of two objects with one identity: applying the file keeps only the last one."""
+    seen: dict[tuple[str, str, str, str], tuple[Any, ...]] = {}
+    out = []
+    for path, data in entries:
+        key = _identity(data)
+        if key is None:
+            continue
+        if key in seen:
+            first = ".".join(map(str, seen[key])) or "an earlier document"
+            out.append(doc.finding(f"{key[1]} {key[3]!r} is defined twice (also at {first}): applying this file "
+                                   "keeps only the last one", (*path, "metadata", "name"), rule="duplicate-object"))
+        else:
+            seen[key] = path
+    return out
+
+
+def validate_documents(docs: Iterable[Document], options: ValidationOptions, report: ValidationReport,
+                       provenance: Provenance | None = None) -> None:
+    first: dict[tuple[str, tuple[str, str, str, str]], int] = {}
+    docs = list(docs)
+    for doc in docs:
+        key = _identity(doc.data)
+        if key is None:
+            continue
+        if (doc.file, key) in first:
+            report.findings.append(doc.finding(
+                f"{key[1]} {key[3]!r} is defined twice in this file (also document {first[doc.file, key] + 1}): "
+                "applying the file keeps only the last one", ("metadata", "name"), rule="duplicate-object"))
+        else:
+            first[doc.file, key] = doc.index
     for doc in docs:
         report.documents += 1
         note_namespace(doc, report)
-        report.extend(validate_document(doc, options))
+        if provenance is not None and provenance.covered(doc):
+            continue
+        found = validate_document(doc, options)
+        report.extend(provenance.relocate(doc, doc.file, found) if provenance is not None and found else found)
 
 
 def note_namespace(doc: Document, report: ValidationReport) -> None:
@@ -223,25 +297,28 @@ def namespace_findings(report: ValidationReport) -> list[Finding]:
     return out
 
 
-def _load(load: Callable[[], list[Any]], report: ValidationReport) -> list[Any]:
-    """Documents from load(); YAML errors become findings (other inputs still get checked)."""
+def _load(load: Callable[[], list[Any]], report: ValidationReport, provenance: Provenance | None = None,
+          label: str = "") -> list[Any]:
+    """Documents from load(); YAML errors and failed builds become findings (other inputs still get checked)."""
     try:
         return load()
     except UserError as exc:
         if exc.exit_code != 1:
             raise
-        report.findings.append(exc.finding)
+        found = [exc.finding]
+        report.extend(provenance.relocate(None, label, found) if provenance is not None else found)
         return []
 
 
-def validate_file(path: Path, display: str, options: ValidationOptions, report: ValidationReport) -> None:
+def validate_file(path: Path, display: str, options: ValidationOptions, report: ValidationReport,
+                  provenance: Provenance | None = None) -> None:
     """A manifest file, or an experiment spec (validated as `render` would, at the spec's lines)."""
-    docs = _load(lambda: load_file(str(path), display), report)
+    docs = _load(lambda: load_file(str(path), display), report, provenance, display)
     if len(docs) == 1 and is_spec(docs[0].data, path):
         report.documents += 1
         report.extend(spec_file_findings(path, display, options))
         return
-    validate_documents(docs, options, report)
+    validate_documents(docs, options, report, provenance)
 
 
 def is_spec(data: Any, path: Path) -> bool:
@@ -284,11 +361,15 @@ def walk_inputs(directory: Path) -> Iterator[tuple[str, Path]]:
         return
     entries = sorted(directory.iterdir(), key=lambda p: p.name)
     for entry in entries:
-        if entry.is_file() and entry.suffix in (".yaml", ".yml") and not entry.name.startswith("."):
+        # Special files and symlinks are yielded too: validate_directory refuses them (see ``safefs``).
+        if entry.suffix in (".yaml", ".yml") and not entry.name.startswith(".") and not entry.is_dir():
             yield "file", entry
     for entry in entries:
         if entry.is_dir() and not entry.name.startswith("."):
-            yield from walk_inputs(entry)
+            if entry.is_symlink():
+                yield "linked-dir", entry  # never walked: it may leave the repository or loop
+            else:
+                yield from walk_inputs(entry)
 
 
 def kustomize_build(directory: Path, display: str) -> str:
@@ -316,6 +397,10 @@ def _kubectl_kustomize(directory: Path, display: str) -> str:  # pragma: no cove
 def _display(path: Path, root: Path | None) -> str:
     if root is not None:
         try:
+            return path.relative_to(root).as_posix() or "."  # as named, even when a symlink leads elsewhere
+        except ValueError:
+            pass
+        try:
             return path.resolve().relative_to(root.resolve()).as_posix() or "."
         except ValueError:
             pass
@@ -324,7 +409,7 @@ def _display(path: Path, root: Path | None) -> str:
 
 def validate_directory(directory: Path, options: ValidationOptions, report: ValidationReport,
                        root: Path | None = None, build: bool = True, builds: Builds | None = None,
-                       checked: frozenset[str] = frozenset()) -> None:
+                       checked: frozenset[str] = frozenset(), provenance: Provenance | None = None) -> None:
     """Validate every YAML file under directory (kustomization roots built first, unless build is False).
 
     builds: kustomize builds already started (see ``Builds``); checked: display names of files whose
@@ -333,18 +418,25 @@ def validate_directory(directory: Path, options: ValidationOptions, report: Vali
     inputs = walk_inputs(directory) if build else (("file", p) for p in iter_yaml_files(directory))
     for what, path in inputs:
         name = _display(path, root)
+        refused = safefs.refusal(path, root or directory, name)
+        if refused is not None or what == "linked-dir":
+            report.extend([refused or Finding("skipped: a symlinked directory (not followed)", file=name, line=0,
+                                              column=0, severity=WARNING, rule="symlink")])
+            continue
         if what == "kustomize":
             label = f"{name} (kustomize build)"
             report.sources.append(label)
-            built = _load(lambda: [builds.get(path, label) if builds else kustomize_build(path, label)], report)
+            built = _load(lambda: [builds.get(path, label) if builds else kustomize_build(path, label)], report,
+                          provenance, label)
             if built:
-                validate_documents(_load(lambda: load_documents(built[0], label), report), options, report)
+                validate_documents(_load(lambda: load_documents(built[0], label), report), options, report,
+                                   provenance)
         elif name in checked:
             report.sources.append(name)
             report.documents += 1
         else:
             report.sources.append(name)
-            validate_file(path, name, options, report)
+            validate_file(path, name, options, report, provenance)
 
 
 class Builds:
@@ -352,14 +444,25 @@ class Builds:
 
     kustomize is a separate process, so the builds use the other core while this process validates
     specs and base/ (and, for ``check``, renders); at 1,000 experiments the builds are most of the time.
+
+    kustomize opens whatever a kustomization names, and a FIFO blocks it for good. When the tree holds a
+    special file (``safefs``), the regular files are copied to a scratch tree and built there instead.
     """
 
-    def __init__(self, directories: Sequence[Path], root: Path | None):
+    def __init__(self, directories: Sequence[Path], root: Path | None, scratch_from: Sequence[str] = ()):
+        import tempfile
         from concurrent.futures import ThreadPoolExecutor
 
+        self._scratch = None
+        targets = {d.resolve(): d for d in directories}
+        if scratch_from and root is not None:
+            self._scratch = tempfile.TemporaryDirectory(prefix="katib-gitops-build-")
+            scratch = Path(self._scratch.name)
+            safefs.copy_regular(root, scratch, scratch_from)
+            targets = {d.resolve(): scratch / d.resolve().relative_to(root.resolve()) for d in directories}
         self._pool = ThreadPoolExecutor(max_workers=max(1, min(len(directories), os.cpu_count() or 1)))
-        self._futures = {d.resolve(): self._pool.submit(kustomize_build, d, f"{_display(d, root)} (kustomize build)")
-                         for d in directories}
+        self._futures = {key: self._pool.submit(kustomize_build, d, f"{_display(key, root)} (kustomize build)")
+                         for key, d in targets.items()}
 
     def get(self, directory: Path, display: str) -> str:
         future = self._futures.pop(directory.resolve(), None)
@@ -367,17 +470,20 @@ class Builds:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._scratch is not None:
+            self._scratch.cleanup()
 
 
 def start_builds(repo: Repo) -> Builds:
     """Start building every overlay and every kustomization under deploy/, in the order validation needs them."""
-    from ..repo import DEPLOY_DIR, OVERLAYS_DIR
+    from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
 
     dirs = [d for d in _overlay_dirs(repo.root / OVERLAYS_DIR) if has_kustomization(d)]
     deploy = repo.root / DEPLOY_DIR
     if deploy.is_dir():
         dirs += [path for what, path in walk_inputs(deploy) if what == "kustomize"]
-    return Builds(dirs, repo.root)
+    tops = (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)
+    return Builds(dirs, repo.root, tops if safefs.first_special(repo.root, tops) is not None else ())
 
 
 def _overlay_dirs(overlays: Path) -> list[Path]:
@@ -425,16 +531,18 @@ def with_repo_config(options: ValidationOptions, config: Any) -> ValidationOptio
 
 
 def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered: RenderResult | None = None,
-                  builds: Builds | None = None) -> ValidationReport:
+                  builds: Builds | None = None, provenance: Provenance | None = None,
+                  spec_findings: list[Finding] | None = None) -> ValidationReport:
     """specs in experiments/, base/ (as written, so lines match the files), every overlays/* built, deploy/.
 
     rendered: the repository's render, when the caller has it (``check``); builds: kustomize builds the
-    caller started already. Both only save work: the findings are the same without them.
+    caller started already. Both only save work: the findings are the same without them. provenance:
+    moves findings in generated files (built overlays, deploy/) to the spec or settings lines they come from.
+    spec_findings: the specs' findings, when the caller has them already (``repo_options`` gives the options).
     """
     from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
 
-    options = with_repo_config(options or DEFAULT_OPTIONS, repo.config)
-    kubernetes.resolve_version(options.kubernetes_version)
+    options = repo_options(repo, options)
     root = repo.root
     report = ValidationReport()
     builds = builds if builds is not None else start_builds(repo)
@@ -442,10 +550,11 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         report.sources.extend(repo.rel(p) for p in repo.spec_files())
         report.documents += len(repo.spec_files())
         rendered = rendered if rendered is not None else _render_or_none(repo)
-        spec_findings = _spec_findings(repo, options, rendered)
-        report.extend(spec_findings)
+        spec_found = _spec_findings(repo, options, rendered) if spec_findings is None else spec_findings
+        report.extend(spec_found)
+        report.extend(safefs.tree_refusals(root, (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)))
         # What each Experiment's spec already reported is not reported again per overlay built from it.
-        seen = _reported_per_experiment(rendered, spec_findings)
+        seen = _reported_per_experiment(rendered, spec_found)
         base = root / BASE_DIR
         if base.is_dir():
             validate_directory(base, options, report, root, build=False, checked=_in_sync(root, rendered))
@@ -455,23 +564,40 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
             if has_kustomization(d):
                 label = f"{_display(d, root)} (kustomize build)"
                 report.sources.append(label)
-                built = _load(lambda: [builds.get(d, label)], report)
+                built = _load(lambda: [builds.get(d, label)], report, provenance, label)
                 # Live Experiments are compared with what is deployed, not with every overlay of the same name.
                 here = options if _display(d, root) in deployed else replace(options, live=None)
                 if built:
                     for doc in _load(lambda: load_documents(built[0], label), report):
                         report.documents += 1
                         note_namespace(doc, report)
-                        report.extend(_not_reported_yet(doc, validate_document(doc, here), seen))
+                        if provenance is not None and provenance.covered(doc) and here.live is None:
+                            continue
+                        found = _not_reported_yet(doc, validate_document(doc, here), seen)
+                        report.extend(provenance.relocate(doc, label, found) if provenance and found else found)
             else:
-                validate_directory(d, options, report, root)
+                validate_directory(d, options, report, root, provenance=provenance)
         deploy = root / DEPLOY_DIR
         if deploy.is_dir():
-            validate_directory(deploy, options, report, root, builds=builds)
+            validate_directory(deploy, options, report, root, builds=builds, provenance=provenance)
     finally:
         builds.close()
     report.extend(namespace_findings(report))
+    # Relocated findings repeat the spec's own (the same rule at the same spec line): keep each once.
+    report.findings = list(dict.fromkeys(report.findings))
     return report
+
+
+def repo_options(repo: Repo, options: ValidationOptions | None = None) -> ValidationOptions:
+    """options plus what the repository's katib-gitops.yaml says about the cluster (``with_repo_config``)."""
+    options = with_repo_config(options or DEFAULT_OPTIONS, repo.config)
+    kubernetes.resolve_version(options.kubernetes_version)
+    return options
+
+
+def spec_findings(repo: Repo, rendered: RenderResult, options: ValidationOptions | None = None) -> list[Finding]:
+    """What the specs' Experiments break, at the specs' lines."""
+    return _spec_findings(repo, repo_options(repo, options), rendered)
 
 
 def _deployed(repo: Repo, dirs: list[Path]) -> set[str]:
@@ -541,7 +667,8 @@ def _in_sync(root: Path, rendered: RenderResult | None) -> frozenset[str]:
     same = set()
     for r in rendered.experiments:
         try:
-            if (root / r.base_file).read_bytes() == rendered.files[r.base_file].encode():
+            path = root / r.base_file
+            if safefs.special_kind(path) is None and path.read_bytes() == rendered.files[r.base_file].encode():
                 same.add(r.base_file)
         except OSError:
             continue

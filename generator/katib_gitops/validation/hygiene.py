@@ -1,8 +1,10 @@
 """Container hygiene that no API server enforces but a reviewer would ask for.
 
-- An env var whose name says it holds a secret (API_TOKEN, DB_PASSWORD, ...)
-  must not carry a literal ``value``: in a GitOps repository that value is
-  committed for everyone to read. It must come from a Secret (error).
+- An env var whose name says it holds a secret (API_TOKEN, DB_PASSWORD,
+  awsSecretAccessKey, ...) or whose value has a known token shape (AWS key,
+  GitHub token, private key, ...) must not carry a literal ``value``: in a
+  GitOps repository that value is committed for everyone to read. It must come
+  from a Secret (error). Detection is detect-secrets' (see ``secrets``).
 - An image without a tag, or tagged ``latest``, can change between trials of
   the same Experiment, so results stop being comparable (warning).
 """
@@ -14,20 +16,11 @@ from typing import Any, Iterator, Sequence
 
 from ..findings import ERROR, WARNING, Finding, PathPart
 from ..yamlio import Document
+from . import secrets
 from .access import as_list
 
-SECRET_WORDS = frozenset({"TOKEN", "TOKENS", "PASSWORD", "PASSWD", "SECRET", "SECRETS", "KEY", "APIKEY",
-                          "CREDENTIAL", "CREDENTIALS", "CREDS"})
-# Names that contain a secret word but hold no secret.
-NOT_SECRET = re.compile(r".*_(KEY_ID|KEY_NAME|KEY_PATH|KEY_FILE|SECRET_NAME|TOKEN_PATH|TOKEN_FILE|PASSWORD_FILE)$")
-
-
 def looks_secret(name: str) -> bool:
-    upper = name.upper()
-    if NOT_SECRET.fullmatch(upper):
-        return False
-    words = [w for w in re.split(r"[^A-Z0-9]+", upper) if w]
-    return any(w in SECRET_WORDS for w in words) or upper.endswith(("APIKEY", "TOKEN", "PASSWORD", "SECRET"))
+    return secrets.secret_name(name)
 
 
 def image_problem(image: str) -> str | None:
@@ -54,10 +47,16 @@ def check_container(doc: Document, path: Sequence[PathPart], ct: dict[str, Any])
         if not isinstance(env, dict):
             continue
         name, value = env.get("name"), env.get("value")
-        if isinstance(name, str) and looks_secret(name) and value not in (None, ""):
+        if value in (None, "") or not isinstance(name, str):
+            continue
+        if looks_secret(name):
             out.append(doc.finding(f"`{name}` looks like a secret: it must come from secretKeyRef (valueFrom), "
                                    "not a literal value committed to git", (*path, "env", j, "value"),
                                    severity=ERROR, rule="secret-env"))
+        elif isinstance(value, str) and (kind := secrets.secret_value(value)):
+            out.append(doc.finding(f"the value of `{name}` looks like a secret ({kind}): it must come from "
+                                   "secretKeyRef (valueFrom), not a literal value committed to git",
+                                   (*path, "env", j, "value"), severity=ERROR, rule="secret-env"))
     image = ct.get("image")
     if isinstance(image, str) and image and "${" not in image:
         problem = image_problem(image)

@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 from ..findings import ERROR, Finding, PathPart, UserError
 from ..yamlio import Document
 from .access import as_list
-from . import katib_rules
+from . import katib_rules, names
 from .schema import compile_schema, did_you_mean, schema_findings
 
 TRIAL_SPEC = ("spec", "trialTemplate", "trialSpec")
@@ -312,7 +312,7 @@ def check_pod_spec(doc: Document, template_path: Sequence[PathPart], template: d
         _env_names(c, path, ct)
     _resources(c, ("resources",), pod.get("resources"))
     _tolerations(c, pod)
-    return c.findings
+    return c.findings + names.check_template(doc, template_path, template)
 
 
 def _restart_policy(c: PodChecker, pod: dict[str, Any]) -> None:

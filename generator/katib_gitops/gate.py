@@ -1,0 +1,69 @@
+"""render's gate: everything ``check`` validates, run on the tree a render is about to write.
+
+The rendered files are staged in a scratch directory together with the
+hand-written files that live beside them (in base/, overlays/, deploy/), so
+the staged tree is exactly what the repository will hold after the render.
+``validation.validate_repo`` then runs on it as ``check`` runs on the
+repository: specs, every overlay built once with real kustomize (whatever
+overlays the tree has), deploy/. Rules added to the validation engine apply
+here with no change. Findings point at the spec or settings lines they come
+from (``provenance``). Nothing is written to the repository until this passes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+from .findings import ERROR, Finding
+from .provenance import RenderProvenance
+from .render import RenderResult
+from .safefs import outside, special_kind, tree_refusals
+from .repo import Repo
+from .writer import OWNED_ROOTS, is_generated
+
+
+def stage(repo: Repo, files: dict[str, str], dest: Path) -> tuple[Repo, list[Finding]]:
+    """dest becomes the repository as it will be after writing files: hand-written files kept, stale ones gone.
+
+    Also returns what ``check`` says about entries that are never copied: special files (skipped with a
+    warning) and symlinks out of the repository (errors).
+    """
+    findings = tree_refusals(repo.root, OWNED_ROOTS)  # exactly what check reports about the tree
+    for top in OWNED_ROOTS:
+        src = repo.root / top
+        if src.is_symlink() or not src.is_dir():
+            continue
+        for dirpath, dirnames, filenames in os.walk(src):
+            for name in filenames:
+                path = Path(dirpath) / name
+                if (special_kind(path) is not None or not path.is_file() or outside(path, repo.root) is not None
+                        or is_generated(path)):
+                    continue  # refused or skipped above; generated files come from files
+                target = dest / path.relative_to(repo.root)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copyfile(path, target)
+    for rel, text in files.items():
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(text, encoding="utf-8")
+    return Repo(dest, repo.config), findings
+
+
+def validate_staged(repo: Repo, result: RenderResult, options: object | None = None) -> list[Finding]:
+    """Every finding ``check`` would report on the repository once result is written (sync aside)."""
+    from .validation.engine import spec_findings, validate_repo
+
+    # The specs first (cheap): when they are broken, building overlays from them only repeats the news
+    # (or fails in kustomize with no line to point at).
+    found = spec_findings(repo, result, options)
+    if any(f.severity == ERROR for f in found):
+        return list(dict.fromkeys(found))  # one spec under several profiles: each finding once
+    with tempfile.TemporaryDirectory(prefix="katib-gitops-gate-") as tmp:
+        staged, found_in_tree = stage(repo, result.files, Path(tmp))
+        found = found + found_in_tree
+        report = validate_repo(staged, options, rendered=result, provenance=RenderProvenance(repo, result),
+                               spec_findings=found)
+    return report.findings
