@@ -94,6 +94,17 @@ def parameter(rng: random.Random, name: str, grid: bool) -> dict:
     return {"categorical": rng.sample(["sgd", "adam", "adamw", "rmsprop", "relu", "gelu", "tanh"], rng.randint(1, 4))}
 
 
+def grid_points(params: dict) -> int:
+    points = 1
+    for p in params.values():
+        if "int" in p:
+            low, high = p["int"]
+            points *= (high - low) // p["step"] + 1
+        else:
+            points *= len(p.get("discrete") or p.get("categorical"))
+    return points
+
+
 def spec_yaml(rng: random.Random, i: int) -> str:
     import yaml
 
@@ -102,11 +113,14 @@ def spec_yaml(rng: random.Random, i: int) -> str:
     grid = algorithm == "grid"
     names = rng.sample(PARAMETERS, rng.randint(2 if algorithm == "cmaes" else 1, 5))
     if algorithm == "cmaes":  # CMA-ES needs a continuous space
-        names[0] = "lr"
+        names = ["lr", *(n for n in names if n != "lr")]
     params = {n: parameter(rng, n, grid) for n in names}
-    if algorithm == "cmaes":
+    if algorithm == "cmaes":  # goptuna's CMA-ES refuses fewer than two numeric parameters
         params["lr"] = {"double": [0.001, 0.1]}
+        params[next(n for n in names if n != "lr")] = {"int": [1, 64]}
     budget = rng.randint(4, 64)
+    if grid:  # Katib's grid service refuses more trials than grid points
+        budget = min(budget, grid_points(params))
     spec: dict = {
         "name": name,
         "objective": {rng.choice(["maximize", "minimize"]): rng.choice(["accuracy", "f1", "loss"])},
@@ -280,6 +294,9 @@ def main() -> int:
                 else:
                     best.peak_mb = max(best.peak_mb, m.peak_mb)
             row[label] = best
+        if not (repo / "overlays").is_dir():  # render refused the generated repository: nothing to time
+            print(f"N={n}: no overlays were rendered; stopping", file=sys.stderr)
+            return 1
         row["kustomize"] = kustomize_only(repo)
         row["files"] = sum(1 for p in (repo / "overlays").rglob("*") if p.is_file())
         rows.append(row)
