@@ -34,6 +34,42 @@ _MERGE_TAG = "tag:yaml.org,2002:merge"
 
 
 def _construct_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    # Most mappings (all of kustomize's output) have no merge or `=` keys and plain string scalars: build
+    # those directly, as construct_yaml_str would, without a constructor call per node (a large share of
+    # loading time). Anything else takes the general path below.
+    pairs = node.value
+    for key_node, _ in pairs:
+        if key_node.tag in _FLATTEN_TAGS:
+            return _construct_merged_mapping(loader, node, deep)
+    out: dict[Any, Any] = {}
+    construct = loader.construct_object
+    for key_node, value_node in pairs:
+        if type(key_node) is _ScalarNode and key_node.tag == _STR_TAG:
+            key = key_node.value
+        else:
+            key = construct(key_node, deep=deep)
+            try:
+                hash(key)
+            except TypeError:
+                raise yaml.constructor.ConstructorError(
+                    None, None, "a mapping key must be a scalar", key_node.start_mark
+                )
+        if key in out:
+            raise yaml.constructor.ConstructorError(
+                None, None, f"duplicate key {key!r}", key_node.start_mark
+            )
+        if type(value_node) is _ScalarNode and value_node.tag == _STR_TAG:
+            out[key] = value_node.value
+        else:
+            out[key] = construct(value_node, deep=deep)
+    return out
+
+
+_ScalarNode = yaml.ScalarNode
+_FLATTEN_TAGS = frozenset({"tag:yaml.org,2002:merge", "tag:yaml.org,2002:value"})
+
+
+def _construct_merged_mapping(loader: yaml.SafeLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
     # Keys merged in with `<<: *anchor` may be overridden by the mapping's own keys (that is what a merge
     # is for); only a key written twice in the mapping itself is a duplicate.
     explicit = sum(1 for key_node, _ in node.value if key_node.tag != _MERGE_TAG)
@@ -81,6 +117,24 @@ def _construct_pairs_as_list(loader: yaml.SafeLoader, node: yaml.SequenceNode) -
     return loader.construct_sequence(node, deep=True)
 
 
+_LOAD_RESOLVED: dict[tuple[str, Any], str] = {}
+
+
+def _resolve_cached(self: Any, kind: Any, value: Any, implicit: Any) -> str:
+    # The parser asks, for every scalar, which tag its text resolves to. With no path resolvers the answer
+    # depends on the text alone, and the same keys and values recur in every Experiment: remember them.
+    if kind is not _ScalarNode:
+        return _Loader.resolve(self, kind, value, implicit)
+    key = (value, implicit)
+    tag = _LOAD_RESOLVED.get(key)
+    if tag is None:
+        tag = _Loader.resolve(self, kind, value, implicit)
+        if len(_LOAD_RESOLVED) < 100_000:
+            _LOAD_RESOLVED[key] = tag
+    return tag
+
+
+_StrictLoader.resolve = _resolve_cached
 _StrictLoader.add_constructor(yaml.resolver.BaseResolver.DEFAULT_MAPPING_TAG, _construct_mapping)
 _StrictLoader.add_constructor("tag:yaml.org,2002:timestamp", _construct_timestamp_as_str)
 _StrictLoader.add_constructor("tag:yaml.org,2002:binary", _construct_binary_as_str)
