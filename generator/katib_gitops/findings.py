@@ -34,6 +34,18 @@ def format_path(parts: Sequence[PathPart]) -> str:
 _UNPRINTABLE = re.compile(r"[\x00-\x1f\x7f\u2028\u2029]")
 
 
+def value_at(data: object, path: Sequence[PathPart], missing: object = None) -> object:
+    """The value a finding's path leads to in `data`, or `missing` where the path leaves it."""
+    for part in path:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
+            data = data[part]
+        else:
+            return missing
+    return data
+
+
 def quote_name(name: str) -> str:
     """A file name as one line: names holding a newline or other control character are quoted, escaped."""
     if not _UNPRINTABLE.search(name):

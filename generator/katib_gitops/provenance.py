@@ -22,7 +22,7 @@ from dataclasses import replace
 from functools import cached_property
 from typing import Any, Sequence
 
-from .findings import Finding, PathPart, UserError
+from .findings import Finding, PathPart, UserError, value_at
 from .render import RenderedExperiment, RenderResult
 from .repo import CONFIG_FILE, DEPLOY_DIR, OVERLAYS_DIR, Repo
 from .spec_check import spec_path_for
@@ -32,14 +32,7 @@ _MISSING = object()
 
 
 def dig(data: Any, path: Sequence[PathPart]) -> Any:
-    for part in path:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        else:
-            return _MISSING
-    return data
+    return value_at(data, path, _MISSING)
 
 
 def _text(value: Any) -> str | None:

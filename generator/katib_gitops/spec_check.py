@@ -15,7 +15,7 @@ from __future__ import annotations
 from dataclasses import replace
 from typing import Callable, Sequence
 
-from .findings import Finding, PathPart, UserError
+from .findings import Finding, PathPart, UserError, value_at
 from .render import RenderedExperiment, SpecErrors, load_specs, render_spec
 from .repo import Repo
 from .spec import Spec
@@ -72,21 +72,10 @@ def at_spec_lines(findings: Sequence[Finding], rendered: RenderedExperiment) -> 
         if where == ("trial",):
             # The short form's fields land deep in the trial template: point at the offending value itself
             # when the spec's trial section holds it as written.
-            at = rendered.document.find_text(where, _scalar_text(_dig(rendered.experiment, f.path)))
+            at = rendered.document.find_text(where, _scalar_text(value_at(rendered.experiment, f.path)))
             line, col = at or (line, col)
         out.append(replace(f, file=rendered.spec.path, line=line, column=col))
     return out
-
-
-def _dig(data: object, path: Sequence[PathPart]) -> object:
-    for part in path:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and 0 <= part < len(data):
-            data = data[part]
-        else:
-            return None
-    return data
 
 
 def _scalar_text(value: object) -> str:
