@@ -137,6 +137,7 @@ class Runner:
     def __init__(self, plan: Plan, options: RunOptions):
         self.plan = plan
         self.options = options
+        self._plotting_import: threading.Thread | None = None
         self.notes: list[str] = []
         self.out = Path(options.out) if options.out else Path("runs") / plan.name
         self.results = ResultsFile(self.out)
@@ -357,7 +358,8 @@ class Runner:
         if self.options.plot:
             # matplotlib takes about a second to import; do it while trials run,
             # not after the last one.
-            threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True).start()
+            self._plotting_import = threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True)
+            self._plotting_import.start()
         progress = Progress(self.options.stream, plan.max_trial_count, self.options.tty,
                             plan.objective.metric)
         self.progress = progress
@@ -642,6 +644,11 @@ class Runner:
 
     def _report(self, condition: Condition, interrupted: bool) -> RunResult:
         from ..yamlio import dump
+
+        # Two threads importing the same modules at once can deadlock in the import system
+        # (_DeadlockError, seen after an early Ctrl-C): let the background import finish first.
+        if self._plotting_import is not None:
+            self._plotting_import.join()
         from .plot import HTML_FILE, PLOT_FILE, html_report, parallel_coordinates
 
         plan = self.plan
