@@ -65,8 +65,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         status = int(args.func(args) or 0)
         sys.stdout.flush()  # a full or closed stdout fails here, inside the handlers below
         return status
-    except UserError as exc:
-        print(exc.finding.one_line(), file=sys.stderr)
+    except UserError as exc:  # SpecErrors carries several findings: one line each
+        for finding in getattr(exc, "findings", (exc.finding,)):
+            print(finding.one_line(), file=sys.stderr)
         return exc.exit_code
     except KeyboardInterrupt:
         print("katib-gitops: interrupted", file=sys.stderr)

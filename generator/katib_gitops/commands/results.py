@@ -25,18 +25,13 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..live import load_live
-    from ..render import SpecErrors
     from ..repo import load_repo
     from ..results import results_files, write_results
     from ..status import repo_status
-    from . import common
 
     repo = load_repo(args.repo)
     live = load_live(args.live)
-    try:
-        files = results_files(repo, repo_status(repo, live))
-    except SpecErrors as exc:
-        return common.print_findings(exc.findings)
+    files = results_files(repo, repo_status(repo, live))  # SpecErrors: main prints each finding
     if not args.write:
         for rel, text in files.items():
             sys.stdout.write(f"--- {rel}\n{text}")
