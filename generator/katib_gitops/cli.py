@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import errno
+import gc
 import importlib
 import sys
 from typing import Sequence
@@ -56,6 +57,12 @@ _OUTPUT_ERRORS = (errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EBADF, errno.EDQUO
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    # A command builds a great many small objects that live until it exits (parsed YAML, rendered
+    # Experiments) and makes almost no reference cycles. Python's cycle collector would walk them over and
+    # over as they pile up, some 10 % of a large check's time: collect far less often (gen0 every 50,000
+    # allocations instead of 700), and never walk what import left behind.
+    gc.freeze()
+    gc.set_threshold(50_000, 20, 100)
     parser = build_parser(argv)
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

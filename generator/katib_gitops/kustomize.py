@@ -12,18 +12,21 @@ import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
+from typing import Sequence
 
 from .findings import Finding, UserError
 
 TIMEOUT_S = 120
 # Go's garbage collector, tuned for kustomize's workload. By default (GOGC=100) it collects every time the
 # heap doubles, which for a build of hundreds of Experiments is a large share of kustomize's CPU time. A
-# soft memory limit instead (GOGC=off, GOMEMLIMIT) collects only when the heap nears the limit: at 1,000
-# experiments that cuts check's CPU time by about 13 % (paired runs) for some 30 MB more per large build
-# (benchmarks/README.md). The limit grows with what the build reads (about 80 bytes of heap per byte of
-# YAML in, so roughly twice the live heap, like GOGC=100) so a large build never runs against it. A
-# GOGC or GOMEMLIMIT already in the environment is left as it is.
-HEAP_PER_INPUT_BYTE = 80
+# soft memory limit instead (GOGC=off, GOMEMLIMIT) collects only when the heap nears the limit. The limit
+# a build would like grows with what it reads (HEAP_PER_INPUT_BYTE: at 1,000 experiments kustomize
+# allocates about 300 bytes per byte of YAML in, and with this much room it collects a few times instead of
+# dozens); builds that run at the same time share HEAP_BUDGET between them (``heap_limits``), so the
+# process tree stays small however many overlays there are (benchmarks/README.md). A GOGC or GOMEMLIMIT
+# already in the environment is left as it is.
+HEAP_PER_INPUT_BYTE = 150
+HEAP_BUDGET = 300 * 1024 * 1024
 MIN_MEMORY_LIMIT = 64 * 1024 * 1024
 MAX_WALK = 64  # kustomization directories followed when sizing a build
 
@@ -68,21 +71,40 @@ def input_bytes(directory: Path) -> int:
     return total
 
 
-def go_env(directory: Path) -> dict[str, str]:
-    """The environment for one kustomize build: Go's collector on a soft memory limit sized to the build."""
+def heap_limits(directories: Sequence[Path], concurrent: int) -> dict[Path, int]:
+    """The GOMEMLIMIT, in bytes, of each build when at most `concurrent` of them run at once.
+
+    Each build wants HEAP_PER_INPUT_BYTE per byte it reads and gets its share of HEAP_BUDGET against the
+    largest builds it could run beside: limit_i <= budget * want_i / (want_i + the (concurrent - 1)
+    largest other wants). Whichever builds run together, their limits then add up to at most the budget.
+    """
+    wants = {d: HEAP_PER_INPUT_BYTE * input_bytes(d) for d in directories}
+    limits = {}
+    for d, want in wants.items():
+        others = sorted((w for o, w in wants.items() if o != d), reverse=True)[:max(0, concurrent - 1)]
+        share = HEAP_BUDGET * want // (want + sum(others)) if want else 0
+        limits[d] = max(MIN_MEMORY_LIMIT, min(want, share))
+    return limits
+
+
+def go_env(directory: Path, limit: int | None = None) -> dict[str, str]:
+    """The environment for one kustomize build: Go's collector on a soft memory limit (`limit` bytes, else
+    what the build would like within the whole budget)."""
     env = dict(os.environ)
     if "GOGC" not in env and "GOMEMLIMIT" not in env:
-        limit = max(MIN_MEMORY_LIMIT, HEAP_PER_INPUT_BYTE * input_bytes(directory))
+        if limit is None:
+            limit = heap_limits([directory], 1)[directory]
         env.update(GOGC="off", GOMEMLIMIT=f"{limit // (1024 * 1024)}MiB")
     return env
 
 
-def build(directory: str | Path, display: str | None = None) -> str:
-    """`kustomize build DIRECTORY`; a UserError carrying kustomize's own message on failure."""
+def build(directory: str | Path, display: str | None = None, heap_limit: int | None = None) -> str:
+    """`kustomize build DIRECTORY`; a UserError carrying kustomize's own message on failure. heap_limit:
+    Go's soft memory limit in bytes, when the caller shares the budget between builds (``heap_limits``)."""
     cmd = [*kustomize_command(), str(directory)]
     try:
         proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
-                              env=go_env(Path(directory)))
+                              env=go_env(Path(directory), heap_limit))
     except subprocess.TimeoutExpired:
         raise UserError(Finding(f"kustomize build timed out after {TIMEOUT_S}s", file=display or str(directory),
                                 line=0, column=0, rule="kustomize")) from None

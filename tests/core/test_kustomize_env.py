@@ -22,10 +22,25 @@ def test_limit_grows_with_what_the_build_reads(tmp_path: Path, monkeypatch):
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
     small = kustomize.go_env(_overlay(tmp_path / "small", 10))
     assert small["GOGC"] == "off" and small["GOMEMLIMIT"] == "64MiB"
-    big = _overlay(tmp_path / "big", 4 * 1024 * 1024)  # the base, reached through resources:, counts
-    limit = int(kustomize.go_env(big)["GOMEMLIMIT"].removesuffix("MiB"))
-    assert limit >= kustomize.HEAP_PER_INPUT_BYTE * 4 and limit > 64
-    assert "big" in kustomize.build(big)  # and kustomize builds with it
+    mid = _overlay(tmp_path / "mid", 1024 * 1024)  # the base, reached through resources:, counts
+    limit = int(kustomize.go_env(mid)["GOMEMLIMIT"].removesuffix("MiB"))
+    assert limit >= kustomize.HEAP_PER_INPUT_BYTE and limit > 64
+    huge = _overlay(tmp_path / "huge", 8 * 1024 * 1024)  # wants more than the whole budget: gets the budget
+    assert kustomize.go_env(huge)["GOMEMLIMIT"] == f"{kustomize.HEAP_BUDGET // (1024 * 1024)}MiB"
+    assert "name: big" in kustomize.build(huge)  # and kustomize builds with it
+
+
+def test_builds_that_run_together_share_the_budget(tmp_path: Path, monkeypatch):
+    dirs = [_overlay(tmp_path / name, size) for name, size in
+            (("a", 2 * 1024 * 1024), ("b", 1024 * 1024), ("c", 300 * 1024), ("d", 10))]
+    for concurrent in (1, 2, 3):
+        limits = kustomize.heap_limits(dirs, concurrent)
+        ordered = sorted(limits.values(), reverse=True)
+        # the largest builds that can run at the same time stay within the budget (plus the floor of small ones)
+        assert sum(ordered[:concurrent]) <= kustomize.HEAP_BUDGET + (concurrent - 1) * kustomize.MIN_MEMORY_LIMIT
+        assert limits[dirs[0]] >= limits[dirs[1]] >= limits[dirs[2]] >= limits[dirs[3]] == kustomize.MIN_MEMORY_LIMIT
+    alone = kustomize.heap_limits(dirs[:1], 1)[dirs[0]]
+    assert alone > kustomize.heap_limits(dirs, 2)[dirs[0]]  # alone, a build gets more room
 
 
 def test_users_go_settings_win(tmp_path: Path, monkeypatch):

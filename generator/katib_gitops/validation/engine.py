@@ -372,13 +372,22 @@ def walk_inputs(directory: Path) -> Iterator[tuple[str, Path]]:
                 yield from walk_inputs(entry)
 
 
-def kustomize_build(directory: Path, display: str) -> str:
+def kustomize_build(directory: Path, display: str, heap_limit: int | None = None) -> str:
     """Real kustomize: the project's kustomize module when present, else `kubectl kustomize`."""
     try:
         from .. import kustomize
     except ImportError:  # pragma: no cover - the shared module ships with the package
         return _kubectl_kustomize(directory, display)
-    return kustomize.build(directory, display)
+    return kustomize.build(directory, display, heap_limit)
+
+
+def _heap_limits(directories: list[Path], concurrent: int) -> dict[Path, int]:
+    """Go's memory limit for each build, sharing one budget between the builds that run at once."""
+    try:
+        from ..kustomize import heap_limits
+    except ImportError:  # pragma: no cover - the shared module ships with the package
+        return {}
+    return heap_limits(directories, concurrent)
 
 
 def _kubectl_kustomize(directory: Path, display: str) -> str:  # pragma: no cover - fallback only
@@ -460,13 +469,27 @@ class Builds:
             scratch = Path(self._scratch.name)
             safefs.copy_regular(root, scratch, scratch_from)
             targets = {d.resolve(): scratch / d.resolve().relative_to(root.resolve()) for d in directories}
-        self._pool = ThreadPoolExecutor(max_workers=max(1, min(len(directories), os.cpu_count() or 1)))
-        self._futures = {key: self._pool.submit(kustomize_build, d, f"{_display(key, root)} (kustomize build)")
-                         for key, d in targets.items()}
+        workers = max(1, min(len(directories), os.cpu_count() or 1))
+        self._pool = ThreadPoolExecutor(max_workers=workers)
+        limits = _heap_limits(list(targets.values()), workers)
+        # Largest first: the build that takes longest starts at once, the small ones fill in beside it.
+        order = sorted(targets.items(), key=lambda kv: -limits.get(kv[1], 0))
+        self._futures = {key: self._pool.submit(kustomize_build, d, f"{_display(key, root)} (kustomize build)",
+                                                limits.get(d))
+                         for key, d in order}
 
     def get(self, directory: Path, display: str) -> str:
         future = self._futures.pop(directory.resolve(), None)
         return future.result() if future is not None else kustomize_build(directory, display)
+
+    def completed(self, directories: Sequence[Path]) -> Iterator[Path]:
+        """directories, those whose builds finish first first (any not started: last, in order)."""
+        from concurrent.futures import as_completed
+
+        started = {self._futures[d.resolve()]: d for d in directories if d.resolve() in self._futures}
+        for future in as_completed(started):
+            yield started[future]
+        yield from (d for d in directories if d not in started.values())
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
@@ -560,21 +583,20 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
             validate_directory(base, options, report, root, build=False, checked=_in_sync(root, rendered))
         dirs = _overlay_dirs(root / OVERLAYS_DIR)
         deployed = _deployed(repo, dirs) if options.live is not None else set()
+        # Each overlay is parsed and validated as soon as its build is done, whichever finishes first; what
+        # is reported, and in what order, is then decided in overlay order, as if one after the other.
+        built = {d: _built_overlay(d, root, builds, options, deployed, provenance)
+                 for d in builds.completed([d for d in dirs if has_kustomization(d)])}
         for d in dirs:
-            if has_kustomization(d):
-                label = f"{_display(d, root)} (kustomize build)"
+            if d in built:
+                label, failed, checked = built[d]
                 report.sources.append(label)
-                built = _load(lambda: [builds.get(d, label)], report, provenance, label)
-                # Live Experiments are compared with what is deployed, not with every overlay of the same name.
-                here = options if _display(d, root) in deployed else replace(options, live=None)
-                if built:
-                    for doc in _load(lambda: load_documents(built[0], label), report):
-                        report.documents += 1
-                        note_namespace(doc, report)
-                        if provenance is not None and provenance.covered(doc) and here.live is None:
-                            continue
-                        found = _not_reported_yet(doc, validate_document(doc, here), seen)
-                        report.extend(provenance.relocate(doc, label, found) if provenance and found else found)
+                report.extend(failed)
+                for doc, found in checked:
+                    report.documents += 1
+                    note_namespace(doc, report)
+                    found = _not_reported_yet(doc, found, seen)
+                    report.extend(provenance.relocate(doc, label, found) if provenance and found else found)
             else:
                 validate_directory(d, options, report, root, provenance=provenance)
         deploy = root / DEPLOY_DIR
@@ -586,6 +608,22 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
     # Relocated findings repeat the spec's own (the same rule at the same spec line): keep each once.
     report.findings = list(dict.fromkeys(report.findings))
     return report
+
+
+def _built_overlay(d: Path, root: Path, builds: Builds, options: ValidationOptions, deployed: set[str],
+                   provenance: Provenance | None) -> tuple[str, list[Finding], list[tuple[Document, list[Finding]]]]:
+    """(label, findings of a failed build or unreadable output, (document, its findings) for every built
+    document). An Experiment exactly as rendered (``provenance.covered``) was validated at its spec already."""
+    label = f"{_display(d, root)} (kustomize build)"
+    failed = ValidationReport()
+    built = _load(lambda: [builds.get(d, label)], failed, provenance, label)
+    # Live Experiments are compared with what is deployed, not with every overlay of the same name.
+    here = options if _display(d, root) in deployed else replace(options, live=None)
+    checked = []
+    for doc in _load(lambda: load_documents(built[0], label), failed) if built else []:
+        covered = provenance is not None and provenance.covered(doc) and here.live is None
+        checked.append((doc, [] if covered else validate_document(doc, here)))
+    return label, failed.findings, checked
 
 
 def repo_options(repo: Repo, options: ValidationOptions | None = None) -> ValidationOptions:
