@@ -138,6 +138,7 @@ class Runner:
         self.plan = plan
         self.options = options
         self._plotting_import: threading.Thread | None = None
+        self._background_started = False
         self.notes: list[str] = []
         self.out = Path(options.out) if options.out else Path("runs") / plan.name
         self.results = ResultsFile(self.out)
@@ -354,12 +355,6 @@ class Runner:
                                   "seed": self.seed, "objective": plan.objective.metric,
                                   "source": plan.source})
         self.rundir.record([])
-        self.store.start(self.backlog)
-        if self.options.plot:
-            # matplotlib takes about a second to import; do it while trials run,
-            # not after the last one.
-            self._plotting_import = threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True)
-            self._plotting_import.start()
         progress = Progress(self.options.stream, plan.max_trial_count, self.options.tty,
                             plan.objective.metric)
         self.progress = progress
@@ -385,6 +380,7 @@ class Runner:
                 else:
                     self._launch_more(waiter, stop)
                     self.counts.running = len(self.running)
+                    self._start_background()
                     if stop.requested:
                         break
                     if not self.running:
@@ -409,10 +405,23 @@ class Runner:
                 waiter.close()
                 progress.close()
             stop.close()
+        self._start_background()
         if interrupted or condition is None:
             condition = Condition(EXPERIMENT_RUNNING, "Interrupted",
                                   "stopped by the user; finished trials are kept, --resume continues")
         return self._report(condition, interrupted)
+
+    def _start_background(self) -> None:
+        """The Optuna storage writer and the matplotlib import (about a second of CPU between them, most
+        of it imports), started once the first trials are running: started before, they would hold the
+        interpreter while the runner picks and launches those trials, and delay them all."""
+        if self._background_started:
+            return
+        self._background_started = True
+        self.store.start(self.backlog)
+        if self.options.plot:
+            self._plotting_import = threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True)
+            self._plotting_import.start()
 
     def _reap(self, waiter: ex.Waiter) -> None:
         for active in list(self.running.values()):

@@ -86,15 +86,19 @@ class StudyStore:
             raise refuse(f"it holds no study named {self.plan.name!r}")
 
     def start(self, backlog: Sequence[TrialRecord] = ()) -> None:
-        """Open (or create) the study in the background; ``backlog``: records to add first."""
-        for record in backlog:
+        """Open (or create) the study in the background; ``backlog``: records to add first (before any
+        that ``add`` queued already)."""
+        waiting = []
+        while not self.queue.empty():
+            waiting.append(self.queue.get_nowait())
+        for record in [*backlog, *waiting]:
             self.queue.put(record)
         self.thread = threading.Thread(target=self._work, name="optuna-storage", daemon=True)
         self.thread.start()
 
     def add(self, record: TrialRecord) -> None:
-        if self.thread is not None:
-            self.queue.put(record)
+        """Queue record; written once the thread runs (``start``)."""
+        self.queue.put(record)
 
     def close(self, timeout: float = 60.0) -> None:
         if self.thread is not None:
