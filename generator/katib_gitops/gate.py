@@ -54,16 +54,18 @@ def stage(repo: Repo, files: dict[str, str], dest: Path) -> tuple[Repo, list[Fin
 
 def validate_staged(repo: Repo, result: RenderResult, options: object | None = None) -> list[Finding]:
     """Every finding ``check`` would report on the repository once result is written (sync aside)."""
-    from .validation.engine import spec_findings, validate_repo
+    from .validation.engine import spec_findings, start_builds, validate_repo
 
-    # The specs first (cheap): when they are broken, building overlays from them only repeats the news
-    # (or fails in kustomize with no line to point at).
-    found = spec_findings(repo, result, options)
-    if any(f.severity == ERROR for f in found):
-        return list(dict.fromkeys(found))  # one spec under several profiles: each finding once
     with tempfile.TemporaryDirectory(prefix="katib-gitops-gate-") as tmp:
         staged, found_in_tree = stage(repo, result.files, Path(tmp))
-        found = found + found_in_tree
-        report = validate_repo(staged, options, rendered=result, provenance=RenderProvenance(repo, result),
-                               spec_findings=found)
+        # kustomize reads only the staged tree: the builds start now, on the other cores, and the specs are
+        # checked meanwhile. When the specs are broken, building overlays from them only repeats the news
+        # (or fails in kustomize with no line to point at): the builds are stopped and the specs reported.
+        builds = start_builds(staged)
+        found = spec_findings(repo, result, options)
+        if any(f.severity == ERROR for f in found):
+            builds.cancel()
+            return list(dict.fromkeys(found))  # one spec under several profiles: each finding once
+        report = validate_repo(staged, options, rendered=result, builds=builds,
+                               provenance=RenderProvenance(repo, result), spec_findings=found + found_in_tree)
     return report.findings

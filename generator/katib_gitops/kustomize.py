@@ -12,7 +12,7 @@ import shutil
 import subprocess
 from functools import lru_cache
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from .findings import Finding, UserError
 
@@ -98,18 +98,25 @@ def go_env(directory: Path, limit: int | None = None) -> dict[str, str]:
     return env
 
 
-def build(directory: str | Path, display: str | None = None, heap_limit: int | None = None) -> str:
+def build(directory: str | Path, display: str | None = None, heap_limit: int | None = None,
+          started: Callable[[subprocess.Popen], None] | None = None) -> str:
     """`kustomize build DIRECTORY`; a UserError carrying kustomize's own message on failure. heap_limit:
-    Go's soft memory limit in bytes, when the caller shares the budget between builds (``heap_limits``)."""
+    Go's soft memory limit in bytes, when the caller shares the budget between builds (``heap_limits``);
+    started: called with the process once it runs (a caller that may stop the build keeps it)."""
     cmd = [*kustomize_command(), str(directory)]
-    try:
-        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=TIMEOUT_S, check=False,
-                              env=go_env(Path(directory), heap_limit))
-    except subprocess.TimeoutExpired:
-        raise UserError(Finding(f"kustomize build timed out after {TIMEOUT_S}s", file=display or str(directory),
-                                line=0, column=0, rule="kustomize")) from None
+    where = display or str(directory)
+    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                          env=go_env(Path(directory), heap_limit)) as proc:
+        if started is not None:
+            started(proc)
+        try:
+            stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.communicate()
+            raise UserError(Finding(f"kustomize build timed out after {TIMEOUT_S}s", file=where, line=0, column=0,
+                                    rule="kustomize")) from None
     if proc.returncode != 0:
-        msg = " ".join(proc.stderr.split()) or f"exit status {proc.returncode}"
-        raise UserError(Finding(f"kustomize build failed: {msg}", file=display or str(directory), line=0, column=0,
-                                rule="kustomize"))
-    return proc.stdout
+        msg = " ".join(stderr.split()) or f"exit status {proc.returncode}"
+        raise UserError(Finding(f"kustomize build failed: {msg}", file=where, line=0, column=0, rule="kustomize"))
+    return stdout

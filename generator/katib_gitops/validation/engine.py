@@ -372,13 +372,14 @@ def walk_inputs(directory: Path) -> Iterator[tuple[str, Path]]:
                 yield from walk_inputs(entry)
 
 
-def kustomize_build(directory: Path, display: str, heap_limit: int | None = None) -> str:
+def kustomize_build(directory: Path, display: str, heap_limit: int | None = None,
+                    started: Callable[[Any], None] | None = None) -> str:
     """Real kustomize: the project's kustomize module when present, else `kubectl kustomize`."""
     try:
         from .. import kustomize
     except ImportError:  # pragma: no cover - the shared module ships with the package
         return _kubectl_kustomize(directory, display)
-    return kustomize.build(directory, display, heap_limit)
+    return kustomize.build(directory, display, heap_limit, started)
 
 
 def _heap_limits(directories: list[Path], concurrent: int) -> dict[Path, int]:
@@ -474,9 +475,21 @@ class Builds:
         limits = _heap_limits(list(targets.values()), workers)
         # Largest first: the build that takes longest starts at once, the small ones fill in beside it.
         order = sorted(targets.items(), key=lambda kv: -limits.get(kv[1], 0))
-        self._futures = {key: self._pool.submit(kustomize_build, d, f"{_display(key, root)} (kustomize build)",
+        self._running: list[Any] = []  # kustomize processes, for cancel()
+        self._cancelled = False
+        self._futures = {key: self._pool.submit(self._build, d, f"{_display(key, root)} (kustomize build)",
                                                 limits.get(d))
                          for key, d in order}
+
+    def _build(self, directory: Path, display: str, limit: int | None) -> str:
+        if self._cancelled:
+            raise UserError(Finding("kustomize build cancelled", file=display, rule="kustomize"))
+        return kustomize_build(directory, display, limit, self._started)
+
+    def _started(self, proc: Any) -> None:
+        self._running.append(proc)
+        if self._cancelled:
+            proc.kill()
 
     def get(self, directory: Path, display: str) -> str:
         future = self._futures.pop(directory.resolve(), None)
@@ -490,6 +503,13 @@ class Builds:
         for future in as_completed(started):
             yield started[future]
         yield from (d for d in directories if d not in started.values())
+
+    def cancel(self) -> None:
+        """Stop every build (their results are not wanted), then ``close``."""
+        self._cancelled = True
+        for proc in list(self._running):
+            proc.kill()
+        self.close()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
