@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from katib_gitops import kustomize
@@ -48,3 +49,22 @@ def test_users_go_settings_win(tmp_path: Path, monkeypatch):
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
     env = kustomize.go_env(_overlay(tmp_path, 10))
     assert env["GOGC"] == "50" and "GOMEMLIMIT" not in env
+
+
+def test_cancel_stops_the_builds_that_are_running(tmp_path: Path):
+    """render's gate starts the builds before checking the specs; a broken spec stops them at once."""
+    import time
+
+    from katib_gitops.validation.engine import Builds
+
+    dirs = [_overlay(tmp_path / name, 4 * 1024 * 1024) for name in ("a", "b", "c")]
+    builds = Builds(dirs, tmp_path)
+    deadline = time.monotonic() + 30
+    while not builds._running and time.monotonic() < deadline:
+        time.sleep(0.005)
+    started = time.monotonic()
+    builds.cancel()
+    assert time.monotonic() - started < 5
+    assert builds._running and all(proc.poll() is not None for proc in builds._running)
+    if (os.cpu_count() or 1) < len(dirs):
+        assert len(builds._running) < len(dirs)  # those still queued never start
