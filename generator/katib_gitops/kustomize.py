@@ -47,6 +47,7 @@ def input_bytes(directory: Path) -> int:
     kustomization lists (followed a few levels; remote and missing ones are skipped)."""
     import yaml
 
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # a base's kustomization lists every experiment
     total, seen, todo = 0, set(), [directory]
     while todo and len(seen) < MAX_WALK:
         d = todo.pop()
@@ -61,7 +62,7 @@ def input_bytes(directory: Path) -> int:
             if f.suffix in (".yaml", ".yml") and f.is_file():
                 total += f.stat().st_size
         try:
-            kust = yaml.safe_load((d / "kustomization.yaml").read_text(encoding="utf-8")) or {}
+            kust = yaml.load((d / "kustomization.yaml").read_text(encoding="utf-8"), Loader=loader) or {}
         except (OSError, UnicodeDecodeError, yaml.YAMLError):
             continue
         for key in ("resources", "components"):
