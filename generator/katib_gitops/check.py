@@ -10,6 +10,7 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from .findings import Finding, UserError
 from .render import RenderResult, SpecErrors, render_repo
@@ -17,6 +18,9 @@ from .repo import Repo
 from .safefs import special_kind
 from .record import RECORD_FILE, read_record, version_finding
 from .writer import TXN_DIR, diff_tree, interrupted, leftovers
+
+if TYPE_CHECKING:
+    from .builds import Builds
 
 
 def sync_findings(repo: Repo, result: RenderResult) -> list[Finding]:
@@ -60,22 +64,23 @@ def _first_difference(path: Path, want: str) -> int:
     return min(len(have), len(want.splitlines())) + 1
 
 
-def check_repo(repo: Repo, options: object | None = None) -> list[Finding]:
-    """Every finding that should stop a merge; no errors when the repo is in sync and valid."""
+def check_repo(repo: Repo, options: object | None = None, builds: Builds | None = None) -> list[Finding]:
+    """Every finding that should stop a merge; no errors when the repo is in sync and valid. builds: the
+    repository's kustomize builds, when the caller started them already (``builds.start_builds``)."""
+    from .builds import start_builds
     from .provenance import RenderProvenance
     from .results import repo_results_findings
     from .validation import validate_repo
-    from .validation.engine import start_builds
 
     # The kustomize builds read only what is on disk: start them now, on the other core, and render meanwhile.
-    builds = start_builds(repo)
+    builds = builds if builds is not None else start_builds(repo)
     try:
         result = render_repo(repo)
-    except SpecErrors as exc:
-        builds.close()
+    except SpecErrors as exc:  # nothing built from broken specs is reported: stop the builds
+        builds.cancel()
         return list(exc.findings)
     except UserError as exc:
-        builds.close()
+        builds.cancel()
         return [exc.finding]
     findings = list(result.warnings)
     findings += sync_findings(repo, result)

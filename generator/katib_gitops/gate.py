@@ -54,7 +54,8 @@ def stage(repo: Repo, files: dict[str, str], dest: Path) -> tuple[Repo, list[Fin
 
 def validate_staged(repo: Repo, result: RenderResult, options: object | None = None) -> list[Finding]:
     """Every finding ``check`` would report on the repository once result is written (sync aside)."""
-    from .validation.engine import spec_findings, start_builds, validate_repo
+    from .builds import start_builds
+    from .validation.engine import spec_findings, validate_repo
 
     with tempfile.TemporaryDirectory(prefix="katib-gitops-gate-") as tmp:
         staged, found_in_tree = stage(repo, result.files, Path(tmp))

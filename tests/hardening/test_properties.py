@@ -29,7 +29,7 @@ from katib_gitops.repo import Repo, RepoConfig, load_repo
 from katib_gitops.spec import check_document, parse
 from katib_gitops.validation import rendered_findings
 from katib_gitops.validation import validate_document, validate_repo
-from katib_gitops.validation.engine import start_builds
+from katib_gitops.builds import start_builds
 from katib_gitops.writer import write_tree
 from katib_gitops.yamlio import dump, load_documents, load_file
 

@@ -21,11 +21,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..check import check_repo
-    from ..repo import load_repo
+    from ..builds import start_builds
+    from ..layout import find_root
 
-    repo = load_repo(args.repo)
-    findings = check_repo(repo, common.validation_options(args, repo))
+    # kustomize reads only what is on disk: start the builds before loading the rest of the package.
+    builds = start_builds(find_root(args.repo))
+    try:
+        from ..check import check_repo
+        from ..repo import load_repo
+
+        repo = load_repo(args.repo)
+        options = common.validation_options(args, repo)
+    except BaseException:
+        builds.cancel()
+        raise
+    findings = check_repo(repo, options, builds=builds)
     status = common.report(findings, args.output, args.quiet, args.strict)
     if status == 0 and args.output == "text" and not args.quiet:
         print("katib-gitops check: in sync and valid")

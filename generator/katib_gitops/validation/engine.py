@@ -8,16 +8,19 @@ kustomize first) and stdin. ``validate_repo`` covers a katib-gitops repository.
 
 from __future__ import annotations
 
-import os
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable, Iterable, Iterator, Protocol, Sequence
+from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
 from .. import jsondata, safefs
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
 from . import hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
+from ..builds import Builds, has_kustomization, kustomize_build, start_builds, walk_inputs  # noqa: F401 (re-exported)
+from ..builds import display_path as _display
+from ..builds import overlay_dirs as _overlay_dirs
+from ..layout import KUSTOMIZATION_FILES  # noqa: F401 (re-exported)
 
 # podsecurity (only with --pod-security) and resources (kinds other than Experiment) are imported where
 # used: a per-file run on one Experiment should not pay for them.
@@ -28,7 +31,6 @@ if TYPE_CHECKING:
 
 EXPERIMENT_API = "kubeflow.org/v1beta1"
 INJECTION_LABEL = "katib.kubeflow.org/metrics-collector-injection"
-KUSTOMIZATION_FILES = ("kustomization.yaml", "kustomization.yml", "Kustomization")
 STDIN = "-"
 STDIN_NAME = "<stdin>"
 
@@ -350,71 +352,7 @@ def spec_file_findings(path: Path, display: str, options: ValidationOptions) -> 
     return [replace(f, file=display) if f.file == shown else f for f in findings]
 
 
-def has_kustomization(directory: Path) -> bool:
-    return any((directory / name).is_file() for name in KUSTOMIZATION_FILES)
 
-
-def walk_inputs(directory: Path) -> Iterator[tuple[str, Path]]:
-    """("kustomize", dir) for each kustomization root, else ("file", path) for each YAML file, sorted."""
-    if has_kustomization(directory):
-        yield "kustomize", directory
-        return
-    entries = sorted(directory.iterdir(), key=lambda p: p.name)
-    for entry in entries:
-        # Special files and symlinks are yielded too: validate_directory refuses them (see ``safefs``).
-        if entry.suffix in (".yaml", ".yml") and not entry.name.startswith(".") and not entry.is_dir():
-            yield "file", entry
-    for entry in entries:
-        if entry.is_dir() and not entry.name.startswith("."):
-            if entry.is_symlink():
-                yield "linked-dir", entry  # never walked: it may leave the repository or loop
-            else:
-                yield from walk_inputs(entry)
-
-
-def kustomize_build(directory: Path, display: str, heap_limit: int | None = None,
-                    started: Callable[[Any], None] | None = None) -> str:
-    """Real kustomize: the project's kustomize module when present, else `kubectl kustomize`."""
-    try:
-        from .. import kustomize
-    except ImportError:  # pragma: no cover - the shared module ships with the package
-        return _kubectl_kustomize(directory, display)
-    return kustomize.build(directory, display, heap_limit, started)
-
-
-def _heap_limits(directories: list[Path], concurrent: int) -> dict[Path, int]:
-    """Go's memory limit for each build, sharing one budget between the builds that run at once."""
-    try:
-        from ..kustomize import heap_limits
-    except ImportError:  # pragma: no cover - the shared module ships with the package
-        return {}
-    return heap_limits(directories, concurrent)
-
-
-def _kubectl_kustomize(directory: Path, display: str) -> str:  # pragma: no cover - fallback only
-    import subprocess
-
-    try:
-        proc = subprocess.run(["kubectl", "kustomize", str(directory)], capture_output=True, text=True, timeout=120)
-    except (OSError, subprocess.TimeoutExpired) as exc:
-        raise UserError(Finding(f"cannot run kubectl kustomize: {exc}", file=display, rule="kustomize"), exit_code=2)
-    if proc.returncode != 0:
-        raise UserError(Finding(f"kustomize build failed: {' '.join(proc.stderr.split())}", file=display,
-                                rule="kustomize"))
-    return proc.stdout
-
-
-def _display(path: Path, root: Path | None) -> str:
-    if root is not None:
-        try:
-            return path.relative_to(root).as_posix() or "."  # as named, even when a symlink leads elsewhere
-        except ValueError:
-            pass
-        try:
-            return path.resolve().relative_to(root.resolve()).as_posix() or "."
-        except ValueError:
-            pass
-    return str(path)
 
 
 def validate_directory(directory: Path, options: ValidationOptions, report: ValidationReport,
@@ -447,92 +385,6 @@ def validate_directory(directory: Path, options: ValidationOptions, report: Vali
         else:
             report.sources.append(name)
             validate_file(path, name, options, report, provenance)
-
-
-class Builds:
-    """kustomize builds started up front on background threads, each collected when its turn comes.
-
-    kustomize is a separate process, so the builds use the other core while this process validates
-    specs and base/ (and, for ``check``, renders); at 1,000 experiments the builds are most of the time.
-
-    kustomize opens whatever a kustomization names, and a FIFO blocks it for good. When the tree holds a
-    special file (``safefs``), the regular files are copied to a scratch tree and built there instead.
-    """
-
-    def __init__(self, directories: Sequence[Path], root: Path | None, scratch_from: Sequence[str] = ()):
-        import tempfile
-        from concurrent.futures import ThreadPoolExecutor
-
-        self._scratch = None
-        targets = {d.resolve(): d for d in directories}
-        if scratch_from and root is not None:
-            self._scratch = tempfile.TemporaryDirectory(prefix="katib-gitops-build-")
-            scratch = Path(self._scratch.name)
-            safefs.copy_regular(root, scratch, scratch_from)
-            targets = {d.resolve(): scratch / d.resolve().relative_to(root.resolve()) for d in directories}
-        workers = max(1, min(len(directories), os.cpu_count() or 1))
-        self._pool = ThreadPoolExecutor(max_workers=workers)
-        limits = _heap_limits(list(targets.values()), workers)
-        # Largest first: the build that takes longest starts at once, the small ones fill in beside it.
-        order = sorted(targets.items(), key=lambda kv: -limits.get(kv[1], 0))
-        self._running: list[Any] = []  # kustomize processes, for cancel()
-        self._cancelled = False
-        self._futures = {key: self._pool.submit(self._build, d, f"{_display(key, root)} (kustomize build)",
-                                                limits.get(d))
-                         for key, d in order}
-
-    def _build(self, directory: Path, display: str, limit: int | None) -> str:
-        if self._cancelled:
-            raise UserError(Finding("kustomize build cancelled", file=display, rule="kustomize"))
-        return kustomize_build(directory, display, limit, self._started)
-
-    def _started(self, proc: Any) -> None:
-        self._running.append(proc)
-        if self._cancelled:
-            proc.kill()
-
-    def get(self, directory: Path, display: str) -> str:
-        future = self._futures.pop(directory.resolve(), None)
-        return future.result() if future is not None else kustomize_build(directory, display)
-
-    def completed(self, directories: Sequence[Path]) -> Iterator[Path]:
-        """directories, those whose builds finish first first (any not started: last, in order)."""
-        from concurrent.futures import as_completed
-
-        started = {self._futures[d.resolve()]: d for d in directories if d.resolve() in self._futures}
-        for future in as_completed(started):
-            yield started[future]
-        yield from (d for d in directories if d not in started.values())
-
-    def cancel(self) -> None:
-        """Stop every build (their results are not wanted), then ``close``."""
-        self._cancelled = True
-        for proc in list(self._running):
-            proc.kill()
-        self.close()
-
-    def close(self) -> None:
-        self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._scratch is not None:
-            self._scratch.cleanup()
-
-
-def start_builds(repo: Repo) -> Builds:
-    """Start building every overlay and every kustomization under deploy/, in the order validation needs them."""
-    from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
-
-    dirs = [d for d in _overlay_dirs(repo.root / OVERLAYS_DIR) if has_kustomization(d)]
-    deploy = repo.root / DEPLOY_DIR
-    if deploy.is_dir():
-        dirs += [path for what, path in walk_inputs(deploy) if what == "kustomize"]
-    tops = (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)
-    return Builds(dirs, repo.root, tops if safefs.first_special(repo.root, tops) is not None else ())
-
-
-def _overlay_dirs(overlays: Path) -> list[Path]:
-    if not overlays.is_dir():
-        return []
-    return sorted(p for p in overlays.iterdir() if p.is_dir() and not p.name.startswith("."))
 
 
 def validate_paths(paths: Sequence[str], options: ValidationOptions | None = None) -> ValidationReport:
