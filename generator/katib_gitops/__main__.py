@@ -1,3 +1,3 @@
-from katib_gitops.cli import main
+from katib_gitops.cli import run
 
-raise SystemExit(main())
+run()

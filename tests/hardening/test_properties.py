@@ -223,7 +223,10 @@ def specs(draw: Any, name: str) -> dict[str, Any]:
 def test_whatever_render_accepts_validate_accepts_and_kustomize_builds():
     accepted: list[int] = []
 
-    @settings(max_examples=BUILD_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None)
+    # The same examples every run (unless a long hunt asks for more): how many of them render is checked
+    # below, and a random draw of 16 sometimes had too few to say anything about the generator.
+    @settings(max_examples=BUILD_EXAMPLES, deadline=None, suppress_health_check=[HealthCheck.too_slow], database=None,
+              derandomize="KATIB_GITOPS_FUZZ_EXAMPLES" not in os.environ)
     @given(first=specs("alpha"), second=specs("beta-model"))
     def prop(first: dict[str, Any], second: dict[str, Any]) -> None:
         with tempfile.TemporaryDirectory() as tmp:
