@@ -144,6 +144,15 @@ def cli_startup() -> float:
     return time.perf_counter() - start
 
 
+def with_bytecode() -> None:
+    """As an installed tool runs: with bytecode (pip compiles .pyc files at install time). An editable checkout
+    only gets them when a run may write them, which PYTHONDONTWRITEBYTECODE (set on some machines) forbids: every
+    run would then compile the package again. Whatever this process starts inherits the environment."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[1] / "generator")],
+                   check=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2, help="runs per scenario and side (median)")
@@ -151,6 +160,7 @@ def main() -> int:
                         help="one run each, without the iris scenario (sklearn start-up is slow)")
     parser.add_argument("--only", default=None, metavar="TEXT", help="only the scenarios whose label has TEXT")
     args = parser.parse_args()
+    with_bytecode()
     if args.quick:
         args.repeat = 1
 

@@ -259,12 +259,22 @@ def machine() -> str:
             f"{platform.release()}; {kustomize}")
 
 
+def with_bytecode() -> None:
+    """As an installed tool runs: with bytecode (pip compiles .pyc files at install time). An editable checkout
+    only gets them when a run may write them, which PYTHONDONTWRITEBYTECODE (set on some machines) forbids: every
+    run would then compile the package again. Whatever this process starts inherits the environment."""
+    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
+    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[1] / "generator")],
+                   check=False)
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10,100,1000", help="comma-separated numbers of experiments")
     parser.add_argument("--repeat", type=int, default=1, help="runs per command; the lowest CPU time is kept")
     parser.add_argument("--keep", type=Path, help="generate the repositories under DIR and keep them")
     args = parser.parse_args()
+    with_bytecode()
     sizes = [int(s) for s in args.sizes.split(",") if s.strip()]
 
     print(f"machine: {machine()}")
