@@ -41,6 +41,8 @@ import tempfile
 import time
 from pathlib import Path
 
+from as_installed import with_bytecode
+
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "generator"))
 
@@ -142,15 +144,6 @@ def cli_startup() -> float:
     subprocess.run([sys.executable, "-m", "katib_gitops", "run", "--help"], check=True,
                    stdout=subprocess.DEVNULL, cwd=REPO)
     return time.perf_counter() - start
-
-
-def with_bytecode() -> None:
-    """As an installed tool runs: with bytecode (pip compiles .pyc files at install time). An editable checkout
-    only gets them when a run may write them, which PYTHONDONTWRITEBYTECODE (set on some machines) forbids: every
-    run would then compile the package again. Whatever this process starts inherits the environment."""
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[1] / "generator")],
-                   check=False)
 
 
 def main() -> int:

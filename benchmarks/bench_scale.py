@@ -46,6 +46,8 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from as_installed import with_bytecode
+
 ROOT = Path(__file__).resolve().parents[1]
 ALGORITHMS = ["random", "tpe", "bayesianoptimization", "grid", "cmaes", "sobol", "multivariate-tpe"]
 PARAMETERS = ["lr", "momentum", "weight_decay", "batch_size", "num_layers", "hidden", "dropout", "optimizer",
@@ -257,15 +259,6 @@ def machine() -> str:
         kustomize = "kustomize: ?"
     return (f"{os.cpu_count()} CPU(s), {model}; Python {platform.python_version()} on {platform.system()} "
             f"{platform.release()}; {kustomize}")
-
-
-def with_bytecode() -> None:
-    """As an installed tool runs: with bytecode (pip compiles .pyc files at install time). An editable checkout
-    only gets them when a run may write them, which PYTHONDONTWRITEBYTECODE (set on some machines) forbids: every
-    run would then compile the package again. Whatever this process starts inherits the environment."""
-    os.environ.pop("PYTHONDONTWRITEBYTECODE", None)
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parents[1] / "generator")],
-                   check=False)
 
 
 def main() -> int:

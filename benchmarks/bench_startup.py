@@ -10,7 +10,6 @@ schema on the same file.
 from __future__ import annotations
 
 import argparse
-import os
 import resource
 import shutil
 import statistics
@@ -18,6 +17,8 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+
+from as_installed import with_bytecode
 
 ROOT = Path(__file__).resolve().parents[1]
 FILE = ROOT / "tests" / "validation" / "iris.yaml"
@@ -29,16 +30,13 @@ def _bin(name: str) -> str:
     return str(here) if here.exists() else (shutil.which(name) or name)
 
 
-# As an installed tool runs: with bytecode. pip compiles .pyc files at install time; an editable checkout only
-# gets them when the first run may write them, which PYTHONDONTWRITEBYTECODE (set on some machines) forbids.
-ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
 
 
 def one(cmd: list[str]) -> tuple[float, float]:
     """(wall seconds, CPU seconds of the child: user + system)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     start = time.perf_counter()
-    subprocess.run(cmd, capture_output=True, check=True, env=ENV)
+    subprocess.run(cmd, capture_output=True, check=True, )
     wall = time.perf_counter() - start
     after = resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
@@ -48,6 +46,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--runs", type=int, default=20)
     args = parser.parse_args()
+    with_bytecode()
     commands = {
         "python -c pass": [sys.executable, "-c", "pass"],
         f"katib-gitops validate {FILE.name}": [_bin("katib-gitops"), "validate", str(FILE)],
@@ -55,7 +54,7 @@ def main() -> int:
             [_bin("check-jsonschema"), "--schemafile", str(SCHEMA), str(FILE)],
     }
     for cmd in commands.values():
-        subprocess.run(cmd, capture_output=True, check=True, env=ENV)  # warm the file cache, write .pyc files
+        subprocess.run(cmd, capture_output=True, check=True, )  # warm the file cache, write .pyc files
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in commands}
     # Interleaved, so that load from other processes on a shared machine falls on all of them alike.
     for _ in range(args.runs):

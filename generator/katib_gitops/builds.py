@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any, Iterator, Sequence
 
 from . import kustomize, safefs
 from .findings import Finding, UserError
@@ -36,12 +36,6 @@ def walk_inputs(directory: Path) -> Iterator[tuple[str, Path]]:
                 yield "linked-dir", entry  # never walked: it may leave the repository or loop
             else:
                 yield from walk_inputs(entry)
-
-
-def kustomize_build(directory: Path, display: str, heap_limit: int | None = None,
-                    started: Callable[[Any], None] | None = None) -> str:
-    """Real kustomize (``kustomize``): the same engine Argo CD and Flux run."""
-    return kustomize.build(directory, display, heap_limit, started)
 
 
 def display_path(path: Path, root: Path | None) -> str:
@@ -92,7 +86,7 @@ class Builds:
     def _build(self, directory: Path, display: str, limit: int | None) -> str:
         if self._cancelled:
             raise UserError(Finding("kustomize build cancelled", file=display, rule="kustomize"))
-        return kustomize_build(directory, display, limit, self._started)
+        return kustomize.build(directory, display, limit, self._started)
 
     def _started(self, proc: Any) -> None:
         self._running.append(proc)
@@ -101,7 +95,7 @@ class Builds:
 
     def get(self, directory: Path, display: str) -> str:
         future = self._futures.pop(directory.resolve(), None)
-        return future.result() if future is not None else kustomize_build(directory, display)
+        return future.result() if future is not None else kustomize.build(directory, display)
 
     def completed(self, directories: Sequence[Path]) -> Iterator[Path]:
         """directories, those whose builds finish first first (any not started: last, in order)."""

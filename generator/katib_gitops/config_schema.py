@@ -5,14 +5,13 @@ Reads only; knows nothing of the repository model, so imports flow one way (conf
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from . import jsondata
 from .findings import UserError
+from .packaged import load_schema
 from .yamlio import Document, load_one
 
 
@@ -20,10 +19,9 @@ from .yamlio import Document, load_one
 def _validator() -> Any:
     import jsonschema
 
-    files = resources.files("katib_gitops.schemas")
-    schema = json.loads(files.joinpath("config.schema.json").read_text())
+    schema = load_schema("config.schema.json")
     # One definition of a profile, in spec.schema.json: the settings file and a spec's overrides take the same keys.
-    spec_defs = json.loads(files.joinpath("spec.schema.json").read_text())["$defs"]
+    spec_defs = load_schema("spec.schema.json")["$defs"]
     schema["$defs"] = {**spec_defs, **schema.get("$defs", {})}
     return jsonschema.validators.validator_for(schema)(schema)
 

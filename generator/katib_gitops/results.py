@@ -118,9 +118,10 @@ def write_results(repo: Repo, files: dict[str, str]) -> list[str]:
 
 @lru_cache(maxsize=1)
 def _validator():
-    from .validation.schema import compile_schema, load_packaged_schema
+    from .packaged import load_schema
+    from .validation.schema import compile_schema
 
-    return compile_schema(load_packaged_schema(SCHEMA))
+    return compile_schema(load_schema(SCHEMA))
 
 
 def file_findings(repo: Repo, path: Path) -> list[Finding]:

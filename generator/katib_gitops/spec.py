@@ -9,15 +9,14 @@ spec file.
 from __future__ import annotations
 
 import difflib
-import json
 from dataclasses import dataclass, field
 from functools import lru_cache
-from importlib import resources
 from pathlib import Path
 from typing import Any, Mapping
 
 from . import jsondata
 from .findings import Finding
+from .packaged import load_schema
 from .yamlio import Document, load_one
 
 PARAMETER_TYPES = ("double", "int", "discrete", "categorical")
@@ -175,7 +174,7 @@ class Spec:
 def _validator() -> Any:
     import jsonschema
 
-    schema = json.loads(resources.files("katib_gitops.schemas").joinpath("spec.schema.json").read_text())
+    schema = load_schema("spec.schema.json")
     cls = jsonschema.validators.validator_for(schema)
     cls.check_schema(schema)
     return cls(schema)

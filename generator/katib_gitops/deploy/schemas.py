@@ -7,10 +7,10 @@ kustomization.yaml) have no schema here and yield no errors.
 
 from __future__ import annotations
 
-import json
 from functools import lru_cache
-from importlib import resources
 from typing import Any
+
+from ..packaged import load_schema
 
 SCHEMA_FILES: dict[tuple[str, str], str] = {
     ("argoproj.io/v1alpha1", "Application"): "argocd-application.schema.json",
@@ -20,8 +20,6 @@ SCHEMA_FILES: dict[tuple[str, str], str] = {
 }
 
 
-def load_schema(filename: str) -> dict[str, Any]:
-    return json.loads(resources.files("katib_gitops.schemas").joinpath(filename).read_text(encoding="utf-8"))
 
 
 @lru_cache(maxsize=None)

@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import copy
 from dataclasses import dataclass
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator
 
 from .. import quantity
 from ..experiment import env_list
@@ -238,23 +238,11 @@ def _where(profile: Profile, key: str) -> str:
 
 
 def _env_ops(c_ptr: str, container: dict[str, Any], profile: Profile) -> Ops:
-    items = env_list(profile.env)
-    if not items:
-        return []
-    have = container.get("env")
-    if not isinstance(have, list):
-        return [{"op": "add", "path": f"{c_ptr}/env", "value": items}]
-    by_name = {e.get("name"): e for e in have if isinstance(e, dict)}
-    out: Ops = []
-    for item in items:
-        if item["name"] in by_name:
-            if by_name[item["name"]] != item:
-                raise ProfileConflict(f"env {item['name']} is set by the trial and, differently, by profile "
-                                      f"{profile.name!r}{_where(profile, 'env')}; set it in one place",
-                                      ("env", item["name"]))
-            continue
-        out.append({"op": "add", "path": f"{c_ptr}/env/-", "value": item})
-    return out
+    def clash(theirs: dict[str, Any]) -> ProfileConflict:
+        return ProfileConflict(f"env {theirs['name']} is set by the trial and, differently, by profile "
+                               f"{profile.name!r}{_where(profile, 'env')}; set it in one place", ("env", theirs["name"]))
+
+    return _keyed_append(c_ptr, "env", container, env_list(profile.env), "name", clash)
 
 
 def _shm_source(profile: Profile) -> dict[str, Any]:
@@ -266,32 +254,41 @@ def _shm_source(profile: Profile) -> dict[str, Any]:
 
 
 def _shm_volume(pod_ptr: str, pod_spec: dict[str, Any], profile: Profile) -> Ops:
-    volume = _shm_source(profile)
-    have = pod_spec.get("volumes")
-    if not isinstance(have, list):
-        return [{"op": "add", "path": f"{pod_ptr}/volumes", "value": [volume]}]
-    for v in have:
-        if isinstance(v, dict) and v.get("name") == SHM_VOLUME:
-            if v == volume:
-                return []
-            raise ProfileConflict(f"the trial already has a volume named {SHM_VOLUME!r}; profile {profile.name!r} "
-                                  f"adds its /dev/shm volume under that name", ("volumes",))
-    return [{"op": "add", "path": f"{pod_ptr}/volumes/-", "value": volume}]
+    def clash(_: dict[str, Any]) -> ProfileConflict:
+        return ProfileConflict(f"the trial already has a volume named {SHM_VOLUME!r}; profile {profile.name!r} "
+                               f"adds its /dev/shm volume under that name", ("volumes",))
+
+    return _keyed_append(pod_ptr, "volumes", pod_spec, [_shm_source(profile)], "name", clash)
 
 
 def _mount_ops(c_ptr: str, container: dict[str, Any]) -> Ops:
-    mount = {"name": SHM_VOLUME, "mountPath": SHM_PATH}
-    have = container.get("volumeMounts")
+    def clash(theirs: dict[str, Any]) -> ProfileConflict:
+        return ProfileConflict(f"the trial already mounts {theirs.get('name')!r} on {SHM_PATH}; the profile mounts "
+                               f"its shm volume there (set `shm: false` in this spec's profile, or drop the mount)",
+                               ("volumeMounts",))
+
+    return _keyed_append(c_ptr, "volumeMounts", container, [{"name": SHM_VOLUME, "mountPath": SHM_PATH}],
+                         "mountPath", clash)
+
+
+def _keyed_append(parent: str, key: str, holder: dict[str, Any], items: list[dict[str, Any]], ident: str,
+                  clash: Callable[[dict[str, Any]], ProfileConflict]) -> Ops:
+    """Ops adding items to the list holder[key] (the whole list when it is missing), each matched on its
+    ``ident`` field with what is there: the same item is left alone, a different one is clash(theirs)."""
+    if not items:
+        return []
+    have = holder.get(key)
     if not isinstance(have, list):
-        return [{"op": "add", "path": f"{c_ptr}/volumeMounts", "value": [mount]}]
-    for m in have:
-        if isinstance(m, dict) and m.get("mountPath") == SHM_PATH:
-            if m == mount:
-                return []
-            raise ProfileConflict(f"the trial already mounts {m.get('name')!r} on {SHM_PATH}; the profile mounts its "
-                                  f"shm volume there (set `shm: false` in this spec's profile, or drop the mount)",
-                                  ("volumeMounts",))
-    return [{"op": "add", "path": f"{c_ptr}/volumeMounts/-", "value": mount}]
+        return [{"op": "add", "path": f"{parent}/{key}", "value": items}]
+    present = {e.get(ident): e for e in have if isinstance(e, dict)}
+    out: Ops = []
+    for item in items:
+        theirs = present.get(item[ident])
+        if theirs is None:
+            out.append({"op": "add", "path": f"{parent}/{key}/-", "value": item})
+        elif theirs != item:
+            raise clash(theirs)
+    return out
 
 
 def _scalar(parent: str, key: str, holder: dict[str, Any], value: Any, field: tuple[Any, ...]) -> Ops:

@@ -191,7 +191,9 @@ class Runner:
                               f"{self.capacity} by the GPUs available")
         self._replay(previous)
         self.next_index = max([self.next_index, *self._used_indexes()])
-        self.backlog = [r for r in previous if r.name not in stored]
+        for record in previous:  # what a killed runner recorded in trials.jsonl but not in study.db yet
+            if record.name not in stored:
+                self.store.add(record)
 
     def _holds_a_run(self) -> bool:
         if self.results.path.exists() and self.results.path.stat().st_size:
@@ -418,7 +420,7 @@ class Runner:
         if self._background_started:
             return
         self._background_started = True
-        self.store.start(self.backlog)
+        self.store.start()
         if self.options.plot:
             self._plotting_import = threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True)
             self._plotting_import.start()

@@ -23,7 +23,6 @@ import queue
 import threading
 import warnings
 from pathlib import Path
-from typing import Sequence
 
 from ..findings import Finding, UserError
 from .lifecycle import EARLY_STOPPED, SUCCEEDED
@@ -85,14 +84,8 @@ class StudyStore:
         if self.plan.name not in names:
             raise refuse(f"it holds no study named {self.plan.name!r}")
 
-    def start(self, backlog: Sequence[TrialRecord] = ()) -> None:
-        """Open (or create) the study in the background; ``backlog``: records to add first (before any
-        that ``add`` queued already)."""
-        waiting = []
-        while not self.queue.empty():
-            waiting.append(self.queue.get_nowait())
-        for record in [*backlog, *waiting]:
-            self.queue.put(record)
+    def start(self) -> None:
+        """Open (or create) the study in the background and write what ``add`` queued, in order."""
         self.thread = threading.Thread(target=self._work, name="optuna-storage", daemon=True)
         self.thread.start()
 

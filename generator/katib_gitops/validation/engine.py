@@ -17,9 +17,10 @@ from .. import jsondata, safefs
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
 from . import hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
-from ..builds import Builds, has_kustomization, kustomize_build, start_builds, walk_inputs  # noqa: F401 (re-exported)
+from ..builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
 from ..builds import display_path as _display
 from ..builds import overlay_dirs as _overlay_dirs
+from ..kustomize import build as kustomize_build
 from ..layout import KUSTOMIZATION_FILES  # noqa: F401 (re-exported)
 
 # podsecurity (only with --pod-security) and resources (kinds other than Experiment) are imported where
@@ -350,9 +351,6 @@ def spec_file_findings(path: Path, display: str, options: ValidationOptions) -> 
         findings = [exc.finding]
     shown = repo.rel(path)
     return [replace(f, file=display) if f.file == shown else f for f in findings]
-
-
-
 
 
 def validate_directory(directory: Path, options: ValidationOptions, report: ValidationReport,

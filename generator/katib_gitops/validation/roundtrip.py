@@ -44,9 +44,9 @@ Fields = dict[str, tuple[str, bool]]
 
 @lru_cache(maxsize=1)
 def _types() -> dict[str, dict[str, list[Any]]]:
-    from .schema import load_packaged_schema  # reads package data without importlib.resources' readers
+    from ..packaged import load_schema
 
-    return (load_packaged_schema(TYPES_FILE) or {})["types"]
+    return (load_schema(TYPES_FILE) or {})["types"]
 
 
 @lru_cache(maxsize=None)

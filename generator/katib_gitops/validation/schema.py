@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import json
 from functools import lru_cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Sequence
 
 if TYPE_CHECKING:
@@ -31,6 +30,7 @@ except ImportError:  # pragma: no cover - depends on the environment
     _rs = None
 
 from ..findings import ERROR, Finding, PathPart
+from ..packaged import load_schema
 from ..yamlio import Document
 
 EXPERIMENT_SCHEMA = "experiment.schema.json"
@@ -155,30 +155,9 @@ def compile_schema(schema: Mapping[str, Any], definitions: Mapping[str, Any] | N
     return CompiledSchema(inlined)
 
 
-def load_packaged_schema(name: str) -> dict[str, Any] | None:
-    """A schema file from the katib_gitops.schemas package; None when it is not there."""
-    from importlib.util import find_spec
-
-    # The package's directory, found without importlib.resources' readers (a few ms at every start).
-    spec = find_spec("katib_gitops.schemas")
-    if spec is not None and spec.submodule_search_locations:
-        try:
-            with open(Path(list(spec.submodule_search_locations)[0]) / name, encoding="utf-8") as fh:
-                return json.load(fh)
-        except FileNotFoundError:
-            pass
-    from importlib import resources
-
-    ref = resources.files("katib_gitops.schemas").joinpath(name)
-    try:
-        return json.loads(ref.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return None
-
-
 @lru_cache(maxsize=None)
 def packaged_validator(name: str) -> Any:
-    schema = load_packaged_schema(name)
+    schema = load_schema(name)
     return None if schema is None else compile_schema(schema)
 
 
