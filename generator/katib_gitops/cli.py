@@ -106,7 +106,7 @@ def run() -> NoReturn:
     """The `katib-gitops` program: main(), then a quick exit.
 
     Tearing the interpreter down frees every module and object one by one: a third of a second after
-    `run` (Optuna, SQLAlchemy, matplotlib loaded), less after a large `check`, and nothing anyone waits
+    `run` (Optuna, SQLAlchemy loaded), less after a large `check`, and nothing anyone waits
     for. So once what exit must do is done (no thread left running, atexit handlers run, output flushed),
     the process ends at once. A thread still running (none is expected) gets the normal exit.
     """

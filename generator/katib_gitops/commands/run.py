@@ -46,7 +46,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    "on a machine without nvidia-smi")
     p.add_argument("--html", action="store_true", help="also write report.html (plot and trial table)")
     p.add_argument("--no-plot", dest="plot", action="store_false",
-                   help="skip the parallel-coordinates plot (saves matplotlib's second of start-up)")
+                   help="skip the parallel-coordinates plot (parallel-coordinates.png)")
     p.add_argument("--stop-on-finish", action="store_true",
                    help="kill trials still running when the Experiment completes (Katib lets them "
                    "finish and counts their results; this is faster)")
@@ -84,7 +84,7 @@ def load_inputs(spec: Path, profile: str | None):
 
 
 # The runner's own dependencies (the `run` extra), by import name -> distribution name.
-RUN_EXTRA = {"optuna": "optuna", "cmaes": "cmaes", "skopt": "scikit-optimize", "matplotlib": "matplotlib",
+RUN_EXTRA = {"optuna": "optuna", "cmaes": "cmaes", "skopt": "scikit-optimize", "PIL": "pillow",
              "sklearn": "scikit-learn"}
 
 

@@ -137,7 +137,6 @@ class Runner:
     def __init__(self, plan: Plan, options: RunOptions):
         self.plan = plan
         self.options = options
-        self._plotting_import: threading.Thread | None = None
         self._background_started = False
         self.notes: list[str] = []
         self.out = Path(options.out) if options.out else Path("runs") / plan.name
@@ -414,16 +413,13 @@ class Runner:
         return self._report(condition, interrupted)
 
     def _start_background(self) -> None:
-        """The Optuna storage writer and the matplotlib import (about a second of CPU between them, most
-        of it imports), started once the first trials are running: started before, they would hold the
-        interpreter while the runner picks and launches those trials, and delay them all."""
+        """The Optuna storage writer (some 0.7 s of CPU, most of it SQLAlchemy's and Alembic's imports),
+        started once the first trials are running: started before, it would hold the interpreter while
+        the runner picks and launches those trials, and delay them all."""
         if self._background_started:
             return
         self._background_started = True
         self.store.start()
-        if self.options.plot:
-            self._plotting_import = threading.Thread(target=_import_plotting, name="import-matplotlib", daemon=True)
-            self._plotting_import.start()
 
     def _reap(self, waiter: ex.Waiter) -> None:
         for active in list(self.running.values()):
@@ -656,10 +652,6 @@ class Runner:
     def _report(self, condition: Condition, interrupted: bool) -> RunResult:
         from ..yamlio import dump
 
-        # Two threads importing the same modules at once can deadlock in the import system
-        # (_DeadlockError, seen after an early Ctrl-C): let the background import finish first.
-        if self._plotting_import is not None:
-            self._plotting_import.join()
         from .plot import HTML_FILE, PLOT_FILE, html_report, parallel_coordinates
 
         plan = self.plan
@@ -753,16 +745,6 @@ def _signals_ignored():
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
-
-
-def _import_plotting() -> None:
-    try:
-        import matplotlib
-
-        matplotlib.use("Agg")
-        import matplotlib.pyplot  # noqa: F401
-    except Exception:  # the report step will say what is wrong
-        pass
 
 
 def _exit_message(rc: int) -> str:

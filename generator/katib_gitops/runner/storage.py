@@ -49,6 +49,7 @@ class StudyStore:
         self.thread: threading.Thread | None = None
         self.errors: list[str] = []
         self.known: set[str] = set()
+        self.checked = False  # names_in_storage found the existing file a study this Optuna can use
 
     def names_in_storage(self) -> set[str]:
         """Trial names the existing study holds; exit status 2 when the file is not an Optuna study."""
@@ -57,6 +58,7 @@ class StudyStore:
         self._check_tables()
         try:
             study = self._study(create=False)
+            self.checked = True
             return {str(t.user_attrs.get("trial")) for t in study.get_trials(deepcopy=False)}
         except UserError:
             raise
@@ -108,7 +110,10 @@ class StudyStore:
         if not create and self.path.stat().st_size == 0:
             raise UserError(Finding("not an Optuna study: the file is empty", file=str(self.path)),
                             exit_code=2)
-        storage = optuna.storages.RDBStorage(self.url, skip_compatibility_check=False)
+        # Whether the file's schema suits this Optuna (Alembic reads its migration scripts for it, twice):
+        # needless for a file this Optuna is about to create, or one names_in_storage has just checked.
+        fresh = create and (self.checked or not self.path.exists())
+        storage = optuna.storages.RDBStorage(self.url, skip_compatibility_check=fresh)
         # The file is this run's own record, rebuilt from trials.jsonl if lost:
         # no fsync per write (it would cost more than the rest of a trial's bookkeeping).
         event.listen(storage.engine, "connect",

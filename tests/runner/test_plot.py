@@ -1,0 +1,92 @@
+"""The parallel-coordinates PNG: what it shows, where, and that the same results give the same bytes."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+from PIL import Image
+
+from katib_gitops.runner.plan import plan_from_experiment
+from katib_gitops.runner.plot import BEST, VIRIDIS, _axis, _nice_ticks, _viridis, parallel_coordinates
+from katib_gitops.runner.results import TrialRecord
+
+from runner_helpers import experiment
+
+PARAMETERS = [
+    {"name": "lr", "parameterType": "double",
+     "feasibleSpace": {"min": "0.0001", "max": "0.3", "distribution": "logUniform"}},
+    {"name": "layers", "parameterType": "int", "feasibleSpace": {"min": "1", "max": "12"}},
+    {"name": "opt", "parameterType": "categorical", "feasibleSpace": {"list": ["sgd", "adam", "rmsprop"]}},
+]
+
+
+def records(values: list[float | None]) -> list[TrialRecord]:
+    out = []
+    for i, value in enumerate(values):
+        out.append(TrialRecord(
+            name=f"t-{i:03d}", index=i, status="Succeeded" if value is not None else "Failed",
+            parameters={"lr": repr(10 ** (-4 + 0.3 * i)), "layers": str(1 + i), "opt": ["sgd", "adam", "rmsprop"][i % 3]},
+            start="", end="", duration=1.0, objective=value))
+    return out
+
+
+def pixels_near(image: Image.Image, colour: tuple[int, int, int], tolerance: int = 12) -> int:
+    data = image.tobytes()  # RGB, a byte per channel
+    return sum(1 for p in zip(data[0::3], data[1::3], data[2::3])
+               if all(abs(a - b) <= tolerance for a, b in zip(p, colour)))
+
+
+@pytest.mark.parametrize("type_", ["maximize", "minimize"])
+def test_the_plot_is_a_png_with_the_best_trial_on_top_and_the_same_bytes_every_time(tmp_path, type_):
+    plan = plan_from_experiment(experiment(["true"], parameters=PARAMETERS, type_=type_))
+    trials = records([0.4, 0.9, None, 0.7, 0.1])
+    best = max if type_ == "maximize" else min
+    best_trial = best((r for r in trials if r.objective is not None), key=lambda r: r.objective)
+    first = parallel_coordinates(plan, trials, tmp_path / "a.png", best_trial).read_bytes()
+    again = parallel_coordinates(plan, trials, tmp_path / "b.png", best_trial).read_bytes()
+    assert first.startswith(b"\x89PNG\r\n\x1a\n") and first == again
+    image = Image.open(tmp_path / "a.png").convert("RGB")
+    assert image.size == (190 * 4 + 150, 480)  # three parameters and the objective
+    assert pixels_near(image, BEST) > 500  # the best trial's thick line and the legend's
+    # Without a best trial there is no crimson at all: the colour means "best", nothing else.
+    plain = Image.open(parallel_coordinates(plan, trials, tmp_path / "c.png")).convert("RGB")
+    assert pixels_near(plain, BEST) == 0
+
+
+def test_brighter_is_better_whichever_way_the_objective_goes():
+    assert _viridis(1.0) == VIRIDIS[-1] and _viridis(0.0) == VIRIDIS[0]
+    assert _viridis(1.0, reverse=True) == VIRIDIS[0] and _viridis(0.0, reverse=True) == VIRIDIS[-1]
+    assert _viridis(0.5) == VIRIDIS[4]
+    between = _viridis(1 / 16)  # half-way between the first two points
+    assert all(min(a, b) <= c <= max(a, b) for a, b, c in zip(VIRIDIS[0], VIRIDIS[1], between))
+
+
+def test_trials_without_a_value_are_drawn_as_grey_dashes(tmp_path):
+    plan = plan_from_experiment(experiment(["true"], parameters=PARAMETERS))
+    with_failed = Image.open(parallel_coordinates(plan, records([0.5, None, None]), tmp_path / "a.png")).convert("RGB")
+    without = Image.open(parallel_coordinates(plan, records([0.5, 0.6, 0.7]), tmp_path / "b.png")).convert("RGB")
+    grey = (191, 191, 191)
+    assert pixels_near(with_failed, grey, 6) > pixels_near(without, grey, 6) + 100
+
+
+def test_numeric_ticks_are_round_numbers_inside_the_range():
+    linear = [float(t) for t in _nice_ticks(0.05, 0.73, log=False, integer=False)]
+    assert linear == [0.2, 0.4, 0.6]
+    assert _nice_ticks(1, 12, log=False, integer=True) == ["2", "4", "6", "8", "10", "12"]
+    assert _nice_ticks(1, 3, log=False, integer=True) == ["1", "2", "3"]  # never a step under 1
+    assert _nice_ticks(-3, 3, log=False, integer=False) == ["-2", "0", "2"]  # a zero, not "-0"
+    assert _nice_ticks(1e-4, 0.3, log=True, integer=False) == ["0.0001", "0.001", "0.01", "0.1"]
+    wide = _nice_ticks(1e-20, 1e20, log=True, integer=False)
+    assert 2 <= len(wide) <= 6 and all(math.log10(float(t)).is_integer() for t in wide)
+    # Too narrow for two round numbers: the ends themselves.
+    assert _nice_ticks(0.1234, 0.1236, log=False, integer=False)[0] == "0.123"
+    assert _nice_ticks(2.0, 2.0, log=False, integer=False) == ["2"]
+
+
+def test_a_log_axis_places_decades_evenly():
+    plan = plan_from_experiment(experiment(["true"], parameters=PARAMETERS))
+    pos, ticks, labels = _axis(plan.parameters[0], [])
+    gaps = [b - a for a, b in zip(ticks, ticks[1:])]
+    assert labels[:2] == ["0.0001", "0.001"] and max(gaps) - min(gaps) < 1e-9
+    assert pos("0.0001") == 0.0 and pos("0.3") == pytest.approx(1.0)
