@@ -144,7 +144,12 @@ def parallel_coordinates(plan: Plan, records: Sequence[TrialRecord], path: Path,
     draw = ImageDraw.Draw(image)
 
     def font(size: int):
-        return ImageFont.load_default(size=size * s)
+        # Pillow's own scalable font (ASCII and a little more), so no system font is looked up;
+        # a Pillow built without FreeType has only its small bitmap font.
+        try:
+            return ImageFont.load_default(size=size * s)
+        except (ImportError, OSError):
+            return ImageFont.load_default()
 
     small, normal, large = font(11), font(13), font(15)
     plot_w, plot_h = width - left - right, height - top - bottom
