@@ -90,3 +90,16 @@ def test_a_log_axis_places_decades_evenly():
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert labels[:2] == ["0.0001", "0.001"] and max(gaps) - min(gaps) < 1e-9
     assert pos("0.0001") == 0.0 and pos("0.3") == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("value", ["abc", "-1", "nan", "inf", "1e400", None])
+def test_a_value_that_does_not_fit_its_axis_is_drawn_at_its_edge_not_a_traceback(tmp_path, value):
+    """trials.jsonl comes from a run directory, which is untrusted: an edited value must not stop the report."""
+    plan = plan_from_experiment(experiment(["true"], parameters=PARAMETERS))
+    trials = records([0.5, 0.7, float("inf")])
+    if value is None:
+        del trials[0].parameters["lr"]
+    else:
+        trials[0].parameters["lr"] = value
+    png = parallel_coordinates(plan, trials, tmp_path / "p.png", trials[1])
+    assert png.read_bytes().startswith(b"\x89PNG")

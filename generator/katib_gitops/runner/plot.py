@@ -104,6 +104,16 @@ def _short(x: float) -> str:
     return f"{x:.3g}"
 
 
+def _place(position, value) -> float:
+    """The value's height on its axis, kept on the axis: a run directory is untrusted, and a value that
+    does not parse or fit (edited trials.jsonl) must not stop the report."""
+    try:
+        y = position(value)
+    except (ValueError, TypeError, OverflowError, ZeroDivisionError):
+        return 0.0
+    return min(1.0, max(0.0, y)) if y == y else 0.0
+
+
 def _viridis(t: float, reverse: bool = False) -> tuple[int, int, int]:
     t = min(1.0, max(0.0, 1.0 - t if reverse else t)) * (len(VIRIDIS) - 1)
     i = min(int(t), len(VIRIDIS) - 2)
@@ -170,12 +180,10 @@ def parallel_coordinates(plan: Plan, records: Sequence[TrialRecord], path: Path,
         return _viridis((value - vlo) / vspan if vhi != vlo else 1.0, reverse=not obj.maximize)
 
     def row(r: TrialRecord) -> list[tuple[float, float]]:
-        ys = [info[0](r.parameters[p.name]) if p.name in r.parameters else 0.0
-              for p, info in zip(params, axis_info)]
-        points = [(x_of(i), y_of(y)) for i, y in enumerate(ys)]
+        ys = [_place(info[0], r.parameters.get(p.name)) for p, info in zip(params, axis_info)]
         if r.objective is not None:
-            points.append((x_of(axes_n - 1), y_of((r.objective - vlo) / vspan if vhi != vlo else 0.5)))
-        return points
+            ys.append(_place(lambda v: (v - vlo) / vspan if vhi != vlo else 0.5, r.objective))
+        return [(x_of(i), y_of(y)) for i, y in enumerate(ys)]
 
     for i in range(axes_n):
         draw.line([(x_of(i), y_of(-0.04)), (x_of(i), y_of(1.04))], fill=INK, width=s)
