@@ -86,7 +86,7 @@ def test_numeric_ticks_are_round_numbers_inside_the_range():
 
 def test_a_log_axis_places_decades_evenly():
     plan = plan_from_experiment(experiment(["true"], parameters=PARAMETERS))
-    pos, ticks, labels = _axis(plan.parameters[0], [])
+    pos, ticks, labels = _axis(plan.parameters[0])
     gaps = [b - a for a, b in zip(ticks, ticks[1:])]
     assert labels[:2] == ["0.0001", "0.001"] and max(gaps) - min(gaps) < 1e-9
     assert pos("0.0001") == 0.0 and pos("0.3") == pytest.approx(1.0)

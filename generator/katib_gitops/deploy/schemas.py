@@ -20,8 +20,6 @@ SCHEMA_FILES: dict[tuple[str, str], str] = {
 }
 
 
-
-
 @lru_cache(maxsize=None)
 def validator(filename: str) -> Any:
     import jsonschema

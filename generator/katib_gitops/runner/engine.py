@@ -137,7 +137,6 @@ class Runner:
     def __init__(self, plan: Plan, options: RunOptions):
         self.plan = plan
         self.options = options
-        self._background_started = False
         self.notes: list[str] = []
         self.out = Path(options.out) if options.out else Path("runs") / plan.name
         self.results = ResultsFile(self.out)
@@ -381,7 +380,10 @@ class Runner:
                 else:
                     self._launch_more(waiter, stop)
                     self.counts.running = len(self.running)
-                    self._start_background()
+                    # The Optuna storage writer (some 0.6 s of CPU, most of it SQLAlchemy's and Alembic's
+                    # imports) starts once the first trials run: started before, it would hold the
+                    # interpreter while the runner picks and launches them, and delay them all.
+                    self.store.start()
                     if stop.requested:
                         break
                     if not self.running:
@@ -406,20 +408,11 @@ class Runner:
                 waiter.close()
                 progress.close()
             stop.close()
-        self._start_background()
+        self.store.start()  # when no trial was launched
         if interrupted or condition is None:
             condition = Condition(EXPERIMENT_RUNNING, "Interrupted",
                                   "stopped by the user; finished trials are kept, --resume continues")
         return self._report(condition, interrupted)
-
-    def _start_background(self) -> None:
-        """The Optuna storage writer (some 0.7 s of CPU, most of it SQLAlchemy's and Alembic's imports),
-        started once the first trials are running: started before, it would hold the interpreter while
-        the runner picks and launches those trials, and delay them all."""
-        if self._background_started:
-            return
-        self._background_started = True
-        self.store.start()
 
     def _reap(self, waiter: ex.Waiter) -> None:
         for active in list(self.running.values()):

@@ -40,7 +40,7 @@ SCALE = 2  # drawn at twice the size, then scaled down: anti-aliased lines
 MAX_TICKS = 6
 
 
-def _axis(param: Parameter, records: Sequence[TrialRecord]):
+def _axis(param: Parameter):
     """(position function value->[0,1], tick positions, tick labels) for one parameter.
 
     Values run top-down in the order a reader reads the spec: the first
@@ -165,12 +165,12 @@ def parallel_coordinates(plan: Plan, records: Sequence[TrialRecord], path: Path,
     plot_w, plot_h = width - left - right, height - top - bottom
 
     def x_of(i: float) -> float:
-        return (left + plot_w * i / (axes_n - 1)) * s
+        return (left + plot_w * i / max(1, axes_n - 1)) * s
 
     def y_of(v: float) -> float:  # v in [0, 1], 1 at the top; a little room above and below
         return (top + plot_h * (1.0 - (0.04 + 0.92 * v))) * s
 
-    axis_info = [_axis(p, records) for p in params]
+    axis_info = [_axis(p) for p in params]
     values = [r.objective for r in records if r.objective is not None]
     vlo, vhi = (min(values), max(values)) if values else (0.0, 1.0)
     vspan = (vhi - vlo) or 1.0

@@ -47,6 +47,7 @@ class StudyStore:
         self.url = "sqlite:///" + self.path.absolute().as_posix()
         self.queue: queue.Queue = queue.Queue()
         self.thread: threading.Thread | None = None
+        self.closed = False
         self.errors: list[str] = []
         self.known: set[str] = set()
         self.checked = False  # names_in_storage found the existing file a study this Optuna can use
@@ -87,19 +88,23 @@ class StudyStore:
             raise refuse(f"it holds no study named {self.plan.name!r}")
 
     def start(self) -> None:
-        """Open (or create) the study in the background and write what ``add`` queued, in order."""
-        self.thread = threading.Thread(target=self._work, name="optuna-storage", daemon=True)
-        self.thread.start()
+        """Open (or create) the study in the background and write what ``add`` queued, in order; once (later
+        calls do nothing)."""
+        if self.thread is None:
+            self.thread = threading.Thread(target=self._work, name="optuna-storage", daemon=True)
+            self.thread.start()
 
     def add(self, record: TrialRecord) -> None:
         """Queue record; written once the thread runs (``start``)."""
         self.queue.put(record)
 
     def close(self, timeout: float = 60.0) -> None:
-        if self.thread is not None:
-            self.queue.put(None)
-            self.thread.join(timeout)
-            self.thread = None
+        """Let the writer finish what is queued, waiting at most timeout; once (later calls do nothing)."""
+        if self.thread is None or self.closed:
+            return
+        self.closed = True
+        self.queue.put(None)
+        self.thread.join(timeout)
 
     # -- the writer thread ---------------------------------------------------
     def _study(self, create: bool):
