@@ -67,14 +67,17 @@ class Builds:
 
         self._scratch = None
         targets = {d.resolve(): d for d in directories}
+        # What the builds may read: the repository (``containment``); for a scratch copy, the copy.
+        self._root = self._repo_root = root
         if scratch_from and root is not None:
             self._scratch = tempfile.TemporaryDirectory(prefix="katib-gitops-build-")
             scratch = Path(self._scratch.name)
             safefs.copy_regular(root, scratch, scratch_from)
             targets = {d.resolve(): scratch / d.resolve().relative_to(root.resolve()) for d in directories}
+            self._root = scratch
         workers = max(1, min(len(directories), os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(max_workers=workers)
-        limits = kustomize.heap_limits(list(targets.values()), workers)
+        limits = kustomize.heap_limits(list(targets.values()), workers, self._root)
         # Largest first: the build that takes longest starts at once, the small ones fill in beside it.
         order = sorted(targets.items(), key=lambda kv: -limits.get(kv[1], 0))
         self._running: list[Any] = []  # kustomize processes, for cancel()
@@ -86,16 +89,18 @@ class Builds:
     def _build(self, directory: Path, display: str, limit: int | None) -> str:
         if self._cancelled:
             raise UserError(Finding("kustomize build cancelled", file=display, rule="kustomize"))
-        return kustomize.build(directory, display, limit, self._started)
+        return kustomize.build(directory, display, limit, self._started, self._root)
 
     def _started(self, proc: Any) -> None:
+        from .procs import kill_group
+
         self._running.append(proc)
         if self._cancelled:
-            proc.kill()
+            kill_group(proc)
 
     def get(self, directory: Path, display: str) -> str:
         future = self._futures.pop(directory.resolve(), None)
-        return future.result() if future is not None else kustomize.build(directory, display)
+        return future.result() if future is not None else kustomize.build(directory, display, root=self._repo_root)
 
     def completed(self, directories: Sequence[Path]) -> Iterator[Path]:
         """directories, those whose builds finish first first (any not started: last, in order)."""
@@ -107,11 +112,24 @@ class Builds:
         yield from (d for d in directories if d not in started.values())
 
     def cancel(self) -> None:
-        """Stop every build (their results are not wanted), then ``close``."""
+        """Stop every build (their results are not wanted): kill each running kustomize with its process
+        group, start no more, then ``close``."""
+        from .procs import kill_group
+
         self._cancelled = True
         for proc in list(self._running):
-            proc.kill()
+            kill_group(proc)
         self.close()
+
+    def __enter__(self) -> "Builds":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        """Builds in a with block: an exception (an instant error elsewhere, Ctrl-C) stops them at once."""
+        if kind is not None:
+            self.cancel()
+        else:
+            self.close()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)

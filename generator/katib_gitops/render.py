@@ -406,7 +406,8 @@ def load_for_run(spec_path: str | Path, profile: str | None = None) -> RunInputs
         if custom.is_dir() and not custom.is_symlink():
             # The team's own component is part of what the overlay deploys.
             shutil.copytree(custom, Path(tmp) / OVERLAYS_DIR / profile / layout.CUSTOM_DIR, symlinks=True)
-        docs = yaml.safe_load_all(kustomize.build(Path(tmp) / OVERLAYS_DIR / profile, f"{OVERLAYS_DIR}/{profile}"))
+        docs = yaml.safe_load_all(kustomize.build(Path(tmp) / OVERLAYS_DIR / profile, f"{OVERLAYS_DIR}/{profile}",
+                                                  root=Path(tmp)))
         experiment = next(d for d in docs if d and d.get("kind") == "Experiment"
                           and d["metadata"]["name"] == rendered.name)
     settings = rendered.settings

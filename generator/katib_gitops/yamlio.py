@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 import yaml
 
 from .findings import Finding, PathPart, UserError
+from .safetext import clean_lines, unsafe
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -383,7 +384,7 @@ class _Dumper2(_Dumper):  # type: ignore[misc,valid-type]
         # rendered output is made of (byte-identical output; dicts and lists keep alias tracking).
         t = type(data)
         if t is str:
-            return yaml.ScalarNode(_STR_TAG, data, style="|" if "\n" in data else None)
+            return yaml.ScalarNode(_STR_TAG, data, style=_str_style(data))
         if (t is dict or t is list) and not self.sort_keys and self.default_flow_style is not None:
             node = self.represented_objects.get(id(data))
             if node is not None:
@@ -408,9 +409,18 @@ class _Dumper2(_Dumper):  # type: ignore[misc,valid-type]
 _STR_TAG, _MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
+def _str_style(value: str) -> str | None:
+    # A string ``safetext.clean`` would change (a bidi or zero-width character, "##[", a line starting with
+    # "::") is double-quoted: the emitter escapes line breaks and controls there, and ``dump`` escapes the rest
+    # with clean, whose escapes are YAML's. Dumped YAML is then safe to print (``results``, ``import``) and to
+    # review, and reads back as the same data.
+    if unsafe(value):
+        return '"'
+    return "|" if "\n" in value else None
+
+
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=_str_style(value))
 
 
 _Dumper2.add_representer(str, _str_representer)
@@ -419,14 +429,14 @@ for _cls in (_StrictLoader, _Dumper2):
 
 
 def dump(data: Any) -> str:
-    """Deterministic block YAML: key order as built, no wrapping, no aliases."""
-    return yaml.dump(data, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=1 << 30)
+    """Deterministic block YAML: key order as built, no wrapping, no aliases; safe to print (``_str_style``)."""
+    return clean_lines(yaml.dump(data, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
+                                 allow_unicode=True, width=1 << 30))
 
 
 def dump_all(docs: Sequence[Any]) -> str:
-    return yaml.dump_all(docs, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
-                         allow_unicode=True, width=1 << 30)
+    return clean_lines(yaml.dump_all(docs, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
+                                     allow_unicode=True, width=1 << 30))
 
 
 def iter_yaml_files(root: str | Path) -> Iterator[Path]:

@@ -47,5 +47,7 @@ def run(args: argparse.Namespace) -> int:
     from ..safefs import write_file
 
     write_file(Path(args.output), text, args.output, force=args.force)
-    print(f"wrote {args.output}", file=sys.stderr)
+    from ..safetext import clean
+
+    print(clean(f"wrote {args.output}"), file=sys.stderr)
     return 0

@@ -36,5 +36,7 @@ def run(args: argparse.Namespace) -> int:
     if args.image:
         context["image"] = args.image
     path = init_repo(Path(args.directory), context, args.install)
-    print(f"created {path}; next: cd {args.directory} && git init && katib-gitops check")
+    from ..safetext import clean
+
+    print(clean(f"created {path}; next: cd {args.directory} && git init && katib-gitops check"))
     return 0

@@ -33,6 +33,7 @@ def run(args: argparse.Namespace) -> int:
     from ..gate import validate_staged
     from ..render import SpecErrors, render_repo
     from ..repo import load_repo
+    from ..safetext import clean
     from ..writer import locked, write_locked
     from . import common
 
@@ -62,10 +63,7 @@ def run(args: argparse.Namespace) -> int:
         if changes.empty:
             print(f"{n} experiment(s): up to date")
         else:
-            for rel in changes.added:
-                print(f"added   {rel}")
-            for rel in changes.changed:
-                print(f"changed {rel}")
-            for rel in changes.removed:
-                print(f"removed {rel}")
+            for what, rels in (("added  ", changes.added), ("changed", changes.changed), ("removed", changes.removed)):
+                for rel in rels:
+                    print(clean(f"{what} {rel}"))
     return 0

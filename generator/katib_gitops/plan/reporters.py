@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..safetext import clean, md_code
 from .model import ADDED, ACTIONS, REMOVED, REPLACED, UNCHANGED, UPDATED, Deployment, ExperimentPlan, Plan
 
 # Past these sizes the markdown folds details away (<details>), so the comment stays readable.
@@ -84,32 +85,52 @@ def to_text(plan: Plan) -> str:
         lines.append(f"= {unchanged} unchanged")
     lines.append(f"GPU budget: {_budget(plan)}.")
     lines.append(f"Plan: {_counts(plan)}.")
-    return "\n".join(lines) + "\n"
+    return "\n".join(clean(line) for line in lines) + "\n"  # values may hold anything: one safe line each
 
 
 _ICONS = {ADDED: "🆕", REMOVED: "🗑️", REPLACED: "♻️", UPDATED: "✏️", UNCHANGED: "✅"}
 
 
-def _md(v: Any) -> str:
-    return f"`{_value(v)}`".replace("|", "\\|")
+# Markdown: every value from the repository, git or the cluster is a code span (``md_code``), so nothing in
+# it is markup; what is not in one is katib-gitops's own text.
+
+
+def _md(v: Any, cell: bool = False) -> str:
+    return md_code(_value(v), cell)
+
+
+def _md_name(e: ExperimentPlan, cell: bool = False) -> str:
+    if e.action == REPLACED:
+        return f"{md_code(e.old_name, cell)} → {md_code(e.new_name, cell)}"
+    return md_code(e.new_name or e.old_name, cell)
+
+
+def _md_where(deployments: list[Deployment]) -> str:
+    if not deployments:
+        return "not deployed (no deployed overlay holds it)"
+    return ", ".join(f"{md_code(d.overlay)} ({', '.join(md_code(v) for v in d.via)})" for d in deployments)
+
+
+def _md_gpus(deployments: list[Deployment]) -> str | None:
+    with_gpus = [d for d in deployments if d.gpus_per_trial]
+    if not with_gpus:
+        return None
+    return "; ".join(f"{md_code(d.overlay)}: {d.gpus_per_trial} GPU(s) per trial × {d.parallel} parallel = "
+                     f"{d.gpus} GPU(s)" for d in with_gpus)
 
 
 def _md_experiment(e: ExperimentPlan) -> list[str]:
-    if e.action == REPLACED:
-        name = f"`{e.old_name}` → `{e.new_name}`"
-    else:
-        name = f"`{e.new_name or e.old_name}`"
-    out = [f"#### {_ICONS[e.action]} `{e.label}`: {e.action}, {name}", ""]
-    out.append(f"- deployed under: {_where(e.deployments)}")
-    gpus = _gpu_line(e.deployments)
+    out = [f"#### {_ICONS[e.action]} {md_code(e.label)}: {e.action}, {_md_name(e)}", ""]
+    out.append(f"- deployed under: {_md_where(e.deployments)}")
+    gpus = _md_gpus(e.deployments)
     if gpus:
         out.append(f"- GPU budget: {gpus}")
     if e.live is not None:
-        out.append(f"- {_live(e)}")
-    out += [f"- ⛔ **Katib will refuse this sync**: {r}" for r in e.refused]
-    out += [f"- ⚠️ {n}" for n in e.notes]
+        out.append(f"- live: {md_code(_live(e).removeprefix('live: '))}")
+    out += [f"- ⛔ **Katib will refuse this sync**: {md_code(r)}" for r in e.refused]
+    out += [f"- ⚠️ {md_code(n)}" for n in e.notes]
     if e.changes:
-        changes = [f"  - `{c.path}`: {_md(c.old)} → {_md(c.new)}" for c in e.changes]
+        changes = [f"  - {md_code(c.path)}: {_md(c.old)} → {_md(c.new)}" for c in e.changes]
         label = "immutable fields changed" if e.action == REPLACED else "fields changed"
         if len(changes) > FOLD_CHANGES:
             out += [f"- <details><summary>{len(changes)} {label} (field-level diff)</summary>", "", *changes, "",
@@ -122,16 +143,16 @@ def _md_experiment(e: ExperimentPlan) -> list[str]:
 def to_markdown(plan: Plan) -> str:
     changed = [e for e in plan.experiments if e.action != UNCHANGED]
     unchanged = len(plan.experiments) - len(changed)
-    out = [f"### katib-gitops plan (against `{plan.base[:12]}`)", "", f"**{_counts(plan)}.**", "",
+    out = [f"### katib-gitops plan (against {md_code(plan.base[:12])})", "", f"**{_counts(plan)}.**", "",
            f"**GPU budget**: {_budget(plan)}.", ""]
     if plan.live_source:
-        out += [f"Live state: `{plan.live_source}`.", ""]
+        out += [f"Live state: {md_code(plan.live_source)}.", ""]
     if changed:
         out += ["| spec | action | Experiment | deployed under | GPUs at once |", "| --- | --- | --- | --- | --- |"]
         for e in changed:
-            name = f"`{e.old_name}` → `{e.new_name}`" if e.action == REPLACED else f"`{e.new_name or e.old_name}`"
-            where = ", ".join(f"`{d.overlay}`" for d in e.deployments) or "—"
-            out.append(f"| `{e.label}` | {_ICONS[e.action]} {e.action} | {name} | {where} | {e.gpus} |")
+            where = ", ".join(md_code(d.overlay, cell=True) for d in e.deployments) or "—"
+            out.append(f"| {md_code(e.label, cell=True)} | {_ICONS[e.action]} {e.action} | {_md_name(e, cell=True)} "
+                       f"| {where} | {e.gpus} |")
         out.append("")
         details = [line for e in changed for line in _md_experiment(e)]
         if len(changed) > FOLD_EXPERIMENTS:
@@ -143,7 +164,7 @@ def to_markdown(plan: Plan) -> str:
     if any(e.action == REPLACED for e in plan.experiments):
         out += ["Katib forbids editing an Experiment's spec beyond its trial counts, so a replaced "
                 "experiment starts again under a new name."]
-    text = "\n".join(out).rstrip() + "\n"
+    text = "\n".join(clean(line) for line in out).rstrip() + "\n"
     if len(text) > MAX_COMMENT:
         cut = text[:MAX_COMMENT].rsplit("\n", 1)[0]
         text = cut + "\n\n… (truncated: run `katib-gitops plan` for the full plan)\n"

@@ -11,7 +11,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ..deployment import deployed_overlays, memory_reader, overlay_dirs
 from ..findings import Finding, UserError
@@ -100,10 +99,13 @@ def load_side(repo: Repo) -> Side:
             target.write_text(text, encoding="utf-8")
         _copy_custom(repo.root, Path(tmp))
         with ThreadPoolExecutor(max_workers=2) as pool:
-            outputs = dict(zip(side.deployed, pool.map(lambda o: build(Path(tmp) / o, f"{o} (kustomize build)"),
-                                                      side.deployed)))
+            outputs = dict(zip(side.deployed, pool.map(
+                lambda o: build(Path(tmp) / o, f"{o} (kustomize build)", root=Path(tmp)), side.deployed)))
+    from ..yamlio import load_documents
+
     for overlay, text in outputs.items():
-        side.built[overlay] = {str(d["metadata"].get("name")): d for d in yaml.safe_load_all(text)
+        docs = [d.data for d in load_documents(text, f"{overlay} (kustomize build)")]  # bounded, as any input
+        side.built[overlay] = {str(d["metadata"].get("name")): d for d in docs
                                if isinstance(d, dict) and d.get("kind") == "Experiment"
                                and isinstance(d.get("metadata"), dict)}
     return side

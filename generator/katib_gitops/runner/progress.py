@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Mapping, Sequence, TextIO
 
+from ..safetext import clean
 from .lifecycle import SUCCEEDED, Counts
 
 
@@ -28,16 +29,21 @@ class Progress:
         self.last_draw = 0.0
         self.drawn = False
 
+    def _line(self, text: str) -> None:
+        """One line of output: a parameter value, a message or a line of a trial's log may hold anything
+        (``safetext.clean``); only the bar itself writes terminal controls."""
+        self.stream.write(clean(text) + "\n")
+
     # -- events ---------------------------------------------------------
     def note(self, message: str) -> None:
         self._clear()
-        self.stream.write(f"note: {message}\n")
+        self._line(f"note: {message}")
         self._redraw()
 
     def trial_started(self, name: str, assignments: Mapping[str, str], devices=()) -> None:
         if not self.tty:
             gpu = f" CUDA_VISIBLE_DEVICES={','.join(devices)}" if devices else ""
-            self.stream.write(f"trial {name} started: {_params(assignments)}{gpu}\n")
+            self._line(f"trial {name} started: {_params(assignments)}{gpu}")
             self.stream.flush()
         self._redraw(force=True)
 
@@ -46,7 +52,7 @@ class Progress:
         value = f" {self.metric}={objective!r}" if objective is not None else ""
         why = f" ({message})" if message and status != SUCCEEDED else ""
         self._clear()
-        self.stream.write(f"trial {name} {status}{value} in {duration:.1f}s{why}\n")
+        self._line(f"trial {name} {status}{value} in {duration:.1f}s{why}")
         self.stream.flush()
         self._redraw(force=True)
 
@@ -54,9 +60,9 @@ class Progress:
         """A failed trial's last lines and where its whole output is."""
         self._clear()
         for line in lines:
-            self.stream.write(f"  | {line}\n")
+            self._line(f"  | {line}")
         for log in logs:
-            self.stream.write(f"  log: {log}\n")
+            self._line(f"  log: {log}")
         self.stream.flush()
         self._redraw(force=True)
 
@@ -95,7 +101,7 @@ class Progress:
             return
         self.last_draw = now
         columns = shutil.get_terminal_size((100, 20)).columns
-        self.stream.write("\r\x1b[2K" + self.line()[: columns - 1])
+        self.stream.write("\r\x1b[2K" + clean(self.line())[: columns - 1])
         self.stream.flush()
         self.drawn = True
 

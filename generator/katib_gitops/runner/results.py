@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..findings import Finding, UserError
+from ..safetext import clean
 from .lifecycle import EARLY_STOPPED, KILLED, SUCCEEDED, TRIAL_STATUSES, Condition, Counts
 from .plan import Plan
 
@@ -266,4 +267,4 @@ def summary_text(plan: Plan, condition: Condition, counts: Counts, best: TrialRe
                 lines.append(f"    {m}: min {_fmt(v['min'])}, max {_fmt(v['max'])}, latest {_fmt(v['latest'])}"
                              + (f"  <- {obj.strategies.get(m, 'max' if obj.maximize else 'min')}"
                                 if m == obj.metric else ""))
-    return "\n".join(lines) + "\n"
+    return "\n".join(clean(line) for line in lines) + "\n"  # names, values, paths: one safe line each

@@ -455,7 +455,8 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         deployed = _deployed(repo, dirs) if options.live is not None else set()
         # Each overlay is parsed and validated as soon as its build is done, whichever finishes first; what
         # is reported, and in what order, is then decided in overlay order, as if one after the other.
-        built = {d: _built_overlay(d, root, builds, options, deployed, provenance)
+        expected = _expected_overlays(rendered, repo)
+        built = {d: _built_overlay(d, root, builds, options, deployed, provenance, expected.get(d.name))
                  for d in builds.completed([d for d in dirs if has_kustomization(d)])}
         for d in dirs:
             if d in built:
@@ -481,19 +482,78 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
 
 
 def _built_overlay(d: Path, root: Path, builds: Builds, options: ValidationOptions, deployed: set[str],
-                   provenance: Provenance | None) -> tuple[str, list[Finding], list[tuple[Document, list[Finding]]]]:
-    """(label, findings of a failed build or unreadable output, (document, its findings) for every built
-    document). An Experiment exactly as rendered (``provenance.covered``) was validated at its spec already."""
+                   provenance: Provenance | None, expected: OverlayContents | None = None,
+                   ) -> tuple[str, list[Finding], list[tuple[Document, list[Finding]]]]:
+    """(label, findings of a failed build, unreadable or unexpected output, (document, its findings) for
+    every built document). An Experiment exactly as rendered (``provenance.covered``) was validated at its
+    spec already. expected: what the build must hold, when the render says (``OverlayContents``)."""
     label = f"{_display(d, root)} (kustomize build)"
     failed = ValidationReport()
     built = _load(lambda: [builds.get(d, label)], failed, provenance, label)
     # Live Experiments are compared with what is deployed, not with every overlay of the same name.
     here = options if _display(d, root) in deployed else replace(options, live=None)
     checked = []
-    for doc in _load(lambda: load_documents(built[0], label), failed) if built else []:
+    docs = _load(lambda: load_documents(built[0], label), failed) if built else []
+    if built and expected is not None and not failed.findings:
+        failed.extend(expected.check(docs, label))
+    for doc in docs:
         covered = provenance is not None and provenance.covered(doc) and here.live is None
         checked.append((doc, [] if covered else validate_document(doc, here)))
     return label, failed.findings, checked
+
+
+@dataclass(frozen=True)
+class OverlayContents:
+    """What an overlay's build must hold: exactly the Experiments render put in it (and the Namespace, when
+    katib-gitops.yaml has createNamespace). kustomize is a tool like any other (a different binary on PATH,
+    a custom component): empty output, a List, a stray ConfigMap or a missing Experiment is an error
+    naming the overlay, not a pass."""
+
+    experiments: frozenset[str]
+    namespace: str | None = None
+
+    def check(self, docs: list[Document], label: str) -> list[Finding]:
+        def error(message: str) -> Finding:
+            return Finding(message, file=label, line=0, column=0, rule="kustomize-output")
+
+        if not docs:
+            return [error(f"the build printed no objects; it must hold the Experiment(s) "
+                          f"{', '.join(sorted(self.experiments))}")] if self.experiments else []
+        out, seen = [], set()
+        for doc in docs:
+            data = doc.data
+            if not isinstance(data, dict):
+                what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+                out.append(error(f"the build printed {what} where an object belongs"))
+                continue
+            kind, api = data.get("kind"), data.get("apiVersion")
+            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            name = meta.get("name")
+            if kind == "Experiment" and api == EXPERIMENT_API and name in self.experiments:
+                seen.add(name)
+            elif kind == "Namespace" and api == "v1" and self.namespace is not None and name == self.namespace:
+                pass
+            elif kind == "Experiment" and api == EXPERIMENT_API:
+                out.append(error(f"the build holds an Experiment {name!r} that no spec renders to this overlay"))
+            else:
+                out.append(error(f"the build holds a {kind if isinstance(kind, str) else 'document'} "
+                                 f"{name!r}: an overlay deploys only its Experiments"
+                                 + (" (and the Namespace)" if self.namespace else "")))
+        missing = sorted(self.experiments - seen)
+        if missing:
+            out.append(error(f"the build lacks the Experiment(s) {', '.join(missing)} rendered to this overlay"))
+        return out
+
+
+def _expected_overlays(rendered: RenderResult | None, repo: Repo) -> dict[str, OverlayContents]:
+    """Overlay directory name -> what its build must hold, for the overlays this render writes."""
+    if rendered is None:
+        return {}
+    names: dict[str, set[str]] = {p: set() for p in rendered.profiles}
+    for r in rendered.experiments:
+        names.setdefault(r.profile, set()).add(r.name)
+    namespace = repo.config.namespace if getattr(repo.config, "create_namespace", False) else None
+    return {p: OverlayContents(frozenset(n), namespace) for p, n in names.items()}
 
 
 def repo_options(repo: Repo, options: ValidationOptions | None = None) -> ValidationOptions:
