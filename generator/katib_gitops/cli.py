@@ -123,8 +123,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(problem, file=sys.stderr)
             return 2
         return _main(argv)
-    except BaseException:
-        _stop_tools()
+    except BaseException as exc:
+        if not isinstance(exc, SystemExit):  # argparse's exit runs no tool
+            _stop_tools()
         raise
     finally:
         for sig, handler in saved.items():  # main() called in-process (tests, hooks) leaves no handler behind
@@ -148,7 +149,6 @@ def _main(argv: list[str]) -> int:
         sys.stdout.flush()  # a full or closed stdout fails here, inside the handlers below
         return status
     except UserError as exc:  # SpecErrors carries several findings: one line each
-        _stop_tools()
         for finding in getattr(exc, "findings", (exc.finding,)):
             print(finding.one_line(), file=sys.stderr)
         return exc.exit_code
@@ -161,7 +161,6 @@ def _main(argv: list[str]) -> int:
         _drop_stdout()
         return 0
     except OSError as exc:
-        _stop_tools()
         if exc.filename is None and exc.errno in _OUTPUT_ERRORS:
             _drop_stdout()
             print(f"<stdout>:0:0: cannot write the output: {exc.strerror or exc}", file=sys.stderr)

@@ -63,7 +63,11 @@ def validate_staged(repo: Repo, result: RenderResult, options: object | None = N
         # checked meanwhile. When the specs are broken, building overlays from them only repeats the news
         # (or fails in kustomize with no line to point at): the builds are stopped and the specs reported.
         builds = start_builds(staged)
-        found = spec_findings(repo, result, options)
+        try:
+            found = spec_findings(repo, result, options)
+        except BaseException:
+            builds.cancel()
+            raise
         if any(f.severity == ERROR for f in found):
             builds.cancel()
             return list(dict.fromkeys(found))  # one spec under several profiles: each finding once

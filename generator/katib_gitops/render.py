@@ -169,8 +169,23 @@ def render_spec(repo: Repo, spec: Spec, doc: Document) -> list[RenderedExperimen
         experiment["metadata"]["name"] = experiment_name(spec, digest, doc.finding)
         if annotations:
             experiment["metadata"]["annotations"] = dict(annotations)
+        _refuse_oversized(doc, experiment)
         out.append(RenderedExperiment(spec, doc, pname, experiment, patches, settings))
     return out
+
+
+def _refuse_oversized(doc: Document, experiment: dict[str, Any]) -> None:
+    """A large spec whose Experiment is over the API server's size limit stops here, before validation
+    (which would take seconds on 10,000 parameters to say less); validation checks every object exactly."""
+    from .limits import OBJECT_LIMIT, SPEC_TEXT_CHECKED, object_size, size_message
+
+    if len(doc.text) <= SPEC_TEXT_CHECKED:
+        return
+    size = object_size(experiment)
+    if size > OBJECT_LIMIT:
+        where = ["parameters"] if "parameters" in doc.data else []
+        raise UserError(doc.finding(size_message(size, f"the Experiment this spec renders to ({experiment['metadata']['name']})")
+                                    + "; split the search space", where, rule="k8s-limits"))
 
 
 def _patches_or_error(spec: Spec, doc: Document, base: dict[str, Any], profile: Profile,

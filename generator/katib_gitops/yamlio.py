@@ -341,19 +341,26 @@ def load_documents(text: str, file: str) -> list[Document]:
     return [Document(d, file, i, text) for i, d in enumerate(datas) if d is not None]
 
 
-def load_file(path: str, display: str | None = None) -> list[Document]:
-    name = display or path
+def read_text(path: str, name: str) -> str:
+    """A file's text (at most MAX_BYTES, UTF-8); exit status 2 when it cannot be read."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise UserError(Finding(f"cannot read: {exc.strerror}", file=name, line=0, column=0, rule="io"), exit_code=2) from None
-    return load_documents(decode(raw, name), name)
+    return decode(raw, name)
+
+
+def load_file(path: str, display: str | None = None) -> list[Document]:
+    name = display or path
+    return load_documents(read_text(path, name), name)
 
 
 def load_one(path: str, display: str | None = None) -> Document:
-    docs = load_file(path, display)
-    name = display or path
+    return one_document(load_file(path, display), display or path)
+
+
+def one_document(docs: list[Document], name: str) -> Document:
     if not docs:
         raise UserError(Finding("file is empty: expected one YAML mapping", file=name, line=1, column=1, rule="yaml"))
     if len(docs) > 1:

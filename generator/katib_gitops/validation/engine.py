@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 from .. import jsondata, safefs
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
+from . import apilimits, hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
 from ..builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
 from ..builds import display_path as _display
 from ..builds import overlay_dirs as _overlay_dirs
@@ -93,15 +93,16 @@ def validate_document(doc: Document, options: ValidationOptions | None = None) -
     api, kind = data.get("apiVersion"), data.get("kind")
     if kind == "List" and isinstance(data.get("items"), list):
         return _tidy(_list_items(doc, data["items"], options))
+    findings = apilimits.check_object(doc)  # labels, annotations, size: every kind the API server stores
     if kind == "Experiment" and api == EXPERIMENT_API:
-        findings = _experiment(doc, options, version)
+        findings += _experiment(doc, options, version)
     elif kind == "Experiment" and isinstance(api, str) and "/" in api and api.split("/", 1)[0] == "kubeflow.org":
-        findings = [doc.finding(f"{api} is not served by current Katib: use {EXPERIMENT_API}", ("apiVersion",),
-                                rule="api-version")]
+        findings += [doc.finding(f"{api} is not served by current Katib: use {EXPERIMENT_API}", ("apiVersion",),
+                                 rule="api-version")]
     else:
         from . import resources
 
-        findings = resources.check_resource(doc, version, options.strict)
+        findings += resources.check_resource(doc, version, options.strict)
         findings += _pod_checks(doc, (), data, options, version)
     return _tidy(findings)
 
@@ -473,8 +474,10 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         deploy = root / DEPLOY_DIR
         if deploy.is_dir():
             validate_directory(deploy, options, report, root, builds=builds, provenance=provenance)
-    finally:
-        builds.close()
+    except BaseException:
+        builds.cancel()  # an error here (or Ctrl-C) makes the outstanding builds moot: stop them at once
+        raise
+    builds.close()
     report.extend(namespace_findings(report))
     # Relocated findings repeat the spec's own (the same rule at the same spec line): keep each once.
     report.findings = list(dict.fromkeys(report.findings))
