@@ -7,8 +7,9 @@ What a render promises about the files on disk:
   leaves the repository, or a symlink on the way stops the render before
   anything is written.
 - Unchanged files are not touched, so their mtimes stay.
-- A lock file (in .git, else in the temp dir) stops two renders in one
-  repository at once; the second fails at once with exit status 2.
+- A lock file (in the work tree's git directory, else ``.katib-gitops-lock``
+  at the root: ``locks``) stops two renders in one repository at once; the
+  second fails at once with exit status 2.
 - The generated output is either the old one or the new one, never a mix,
   whatever happens: an exception, a full disk, or the process killed (kill -9)
   at any instruction.
@@ -41,26 +42,21 @@ in the new tree, never in a mix.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
 import shutil
 import stat
 import tempfile
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator
-
-from filelock import FileLock, Timeout
 
 from .findings import Finding, UserError
+from .locks import LOCK_NAME, inputs_state, lock_path, locked  # noqa: F401 (re-exported)
 from .safefs import special_kind
 from .record import GENERATED_ROOTS, RECORD_FILE, ROOT_FILES, generated_path, read_record
 from .repo import BASE_DIR, DEPLOY_DIR, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
 
-LOCK_NAME = "katib-gitops.lock"
 OWNED_ROOTS = GENERATED_ROOTS
 
 STAGE_PREFIX = ".katib-gitops-stage-"
@@ -212,43 +208,34 @@ def _check_safe(root: Path, rels: list[str]) -> None:
                           rel, 1, 1)
 
 
-def lock_path(root: Path) -> Path:
-    """Inside .git when there is one, else in the temp dir: never a file in the work tree."""
-    git = root / ".git"
-    if git.is_dir():
-        return git / LOCK_NAME
-    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"{LOCK_NAME}.{digest}"
-
-
-@contextmanager
-def locked(root: Path) -> Iterator[None]:
-    """Hold the repository's render lock (exit status 2 at once when another render holds it)."""
-    lock = lock_path(root)
-    try:
-        with FileLock(str(lock), timeout=0):
-            yield
-    except Timeout:
-        raise UserError(Finding(f"another katib-gitops render is running in this repository (lock {lock})",
-                                file=str(root), line=0, column=0, rule="lock"),
-                        exit_code=2) from None
-
-
 def write_tree(repo: Repo, files: dict[str, str]) -> Changes:
     with locked(repo.root):
         return write_locked(repo, files)
 
 
-def write_locked(repo: Repo, files: dict[str, str]) -> Changes:
-    """write_tree for a caller that holds the lock already (render holds it from reading to writing)."""
+def write_locked(repo: Repo, files: dict[str, str], read_state: tuple | None = None) -> Changes:
+    """write_tree for a caller that holds the lock already (render holds it from reading to writing).
+
+    read_state: ``locks.inputs_state`` as the caller took it before reading the tree; when the tree no
+    longer matches it at the commit point (a branch switched meanwhile), nothing is written (exit 2)."""
     root = repo.root
     try:
         recover(root)
-        return _write_locked(root, files)
+        return _write_locked(root, files, read_state)
     except OSError as exc:  # a full disk, a read-only checkout: the tree is the old one (or finished by the next render)
         where = exc.filename if isinstance(exc.filename, str) else str(root)
         raise UserError(Finding(f"cannot write the rendered files: {exc.strerror or exc}", file=where, line=0, column=0,
                                 rule="io"), exit_code=2) from None
+
+
+def recover_locked(root: Path) -> None:
+    """``recover`` for a caller that holds the lock, its OSErrors reported as write_locked reports them."""
+    try:
+        recover(root)
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) else str(root)
+        raise UserError(Finding(f"cannot finish an interrupted render: {exc.strerror or exc}", file=where, line=0,
+                                column=0, rule="io"), exit_code=2) from None
 
 
 def leftovers(root: Path) -> list[str]:
@@ -353,7 +340,7 @@ def _remove_entry(path: Path) -> None:
         pass
 
 
-def _write_locked(root: Path, files: dict[str, str]) -> Changes:
+def _write_locked(root: Path, files: dict[str, str], read_state: tuple | None = None) -> Changes:
     check_roots(root)
     for rel in files:
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
@@ -361,6 +348,7 @@ def _write_locked(root: Path, files: dict[str, str]) -> Changes:
     changes = diff_tree(root, files)
     _check_safe(root, changes.added + changes.changed)
     if changes.empty:
+        _still(root, read_state)
         return changes
     journal = {"write": changes.added + changes.changed, "remove": changes.removed}
     stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=root))
@@ -373,6 +361,7 @@ def _write_locked(root: Path, files: dict[str, str]) -> Changes:
         # Everything staged must be on disk before the commit: one sync instead of an fsync per file
         # (thousands of fsyncs were most of a large first render).
         os.sync()
+        _still(root, read_state)
         os.rename(stage, root / TXN_DIR)  # the commit point
         _fsync_dir(root)
     except BaseException:
@@ -387,6 +376,14 @@ def _write_locked(root: Path, files: dict[str, str]) -> Changes:
         raise
     _finish(txn)
     return changes
+
+
+def _still(root: Path, read_state: tuple | None) -> None:
+    """Refuse to commit when the render's inputs changed since it read them (``locks.inputs_state``)."""
+    if read_state is not None and inputs_state(root) != read_state:
+        raise UserError(Finding("the repository changed while render ran (HEAD, katib-gitops.yaml, a spec or a "
+                                "custom component: another branch checked out?); nothing was written: run render "
+                                "again", file=str(root), line=0, column=0, rule="lock"), exit_code=2)
 
 
 def _apply(root: Path, txn: Path, journal: dict, done: list[tuple[str, str, int]]) -> None:

@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ..render import SpecErrors, render_repo
     from ..repo import load_repo
     from ..safetext import clean
-    from ..writer import locked, write_locked
+    from ..writer import inputs_state, locked, recover_locked, write_locked
     from . import common
 
     repo = load_repo(args.repo)
@@ -47,6 +47,8 @@ def run(args: argparse.Namespace) -> int:
     # One lock from reading to writing: a second render fails at once instead of validating a tree
     # the first is about to change.
     with locked(repo.root):
+        recover_locked(repo.root)  # an interrupted render is finished first
+        before = inputs_state(repo.root)  # a branch switched while this render runs must not get its output
         try:
             result = render_repo(repo)
         except SpecErrors as exc:
@@ -57,7 +59,7 @@ def run(args: argparse.Namespace) -> int:
         if any(f.severity == "error" for f in findings):
             return common.print_findings(findings)
         common.print_findings(findings)
-        changes = write_locked(repo, result.files)
+        changes = write_locked(repo, result.files, before)
     if not args.quiet:
         n = len(result.experiments)
         if changes.empty:
