@@ -17,7 +17,7 @@ from .render import RenderResult, SpecErrors, render_repo
 from .repo import Repo
 from .safefs import special_kind
 from .record import RECORD_FILE, read_record, version_finding
-from .writer import TXN_DIR, diff_tree, interrupted, leftovers
+from .writer import TXN_DIR, diff_tree, interrupted, leftovers, stray_copies
 
 if TYPE_CHECKING:
     from .builds import Builds
@@ -48,6 +48,7 @@ def sync_findings(repo: Repo, result: RenderResult) -> list[Finding]:
     for rel in changes.removed:
         out.append(Finding(f"stale: generated from a spec that no longer exists; {hint}", file=rel, line=1, column=1,
                            rule="sync"))
+    out += stray_copies(repo.root, result.files)
     return out
 
 

@@ -48,8 +48,10 @@ import re
 import shutil
 import stat
 import tempfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Iterator
 
 from .findings import Finding, UserError
 from .locks import LOCK_NAME, inputs_state, lock_path, locked  # noqa: F401 (re-exported)
@@ -121,6 +123,31 @@ def generated_files(root: Path) -> list[str]:
     return sorted(out)
 
 
+def stray_copies(root: Path, files: dict[str, str]) -> list[Finding]:
+    """Files with the exact generated header that the render record does not list and this render does not
+    write: a copy of a generated file (``job-1234abcd copy.yaml``), or one left by hand. render never
+    deletes what the record does not list, so check (and render's gate) report each as an error."""
+    rec, _ = read_record(root)
+    if rec is None:
+        return []  # without a record the header alone decides: render removes them as stale
+    out = []
+    for top in OWNED_ROOTS:
+        d = root / top
+        if not d.is_dir() or d.is_symlink():
+            continue
+        for dirpath, dirnames, filenames in os.walk(d):
+            dirnames.sort()
+            for name in sorted(filenames):
+                p = Path(dirpath) / name
+                rel = p.relative_to(root).as_posix()
+                if rel not in rec.files and rel not in files and is_generated(p):
+                    out.append(Finding(f"carries the generated header, but {RECORD_FILE} does not list it and "
+                                       "render does not write it (a copy of a generated file?): render never "
+                                       "deletes it; delete it, or remove its header if it is yours", file=rel,
+                                       line=1, column=1, rule="sync"))
+    return out
+
+
 def _inside_tree(root: Path, rel: str) -> bool:
     """No symlink on the way from root to rel (so rel really is that path inside the repository)."""
     p = root
@@ -170,8 +197,9 @@ def check_roots(root: Path) -> None:
             raise _refuse(f"refusing to use a path that leaves the repository (resolves to {p.resolve()})", name)
 
 
-def _check_safe(root: Path, rels: list[str]) -> None:
-    """Refuse paths that leave the repo (via .., absolute paths or symlinks) or hit hand-written files.
+def check_layout(root: Path, rels: list[str]) -> None:
+    """Refuse paths that leave the repo (via .., absolute paths or symlinks), a file where render needs a
+    directory, and a directory or special file where it writes a file (exit status 1, naming the path).
 
     Each directory is looked at once, however many files go into it (a large repository writes
     thousands of files into a few thousand directories).
@@ -194,12 +222,22 @@ def _check_safe(root: Path, rels: list[str]) -> None:
             d = "/".join(parts[:depth])
             if d not in checked:
                 no_symlink(d, rel)
+                if os.path.lexists(root / d) and not (root / d).is_dir():
+                    what = special_kind(root / d) or "a file"
+                    raise _refuse(f"{what} stands where render needs a directory (for {rel}); move it away", d)
                 checked.add(d)
         no_symlink(rel, rel)
         target = root / rel
         if target.exists() and not target.is_file():
             what = "a directory" if target.is_dir() else (special_kind(target) or "something")
             raise _refuse(f"{what} stands where a generated file belongs", rel)
+
+
+def _check_safe(root: Path, rels: list[str]) -> None:
+    """``check_layout``, and refuse to replace hand-written files."""
+    check_layout(root, rels)
+    for rel in rels:
+        target = root / rel
         if target.is_file() and not os.access(target, os.R_OK):
             raise UserError(Finding("cannot read it, so cannot tell whether katib-gitops generated it",
                                     file=rel, line=0, column=0, rule="io"), exit_code=2)
@@ -224,6 +262,8 @@ def write_locked(repo: Repo, files: dict[str, str], read_state: tuple | None = N
         return _write_locked(root, files, read_state)
     except OSError as exc:  # a full disk, a read-only checkout: the tree is the old one (or finished by the next render)
         where = exc.filename if isinstance(exc.filename, str) else str(root)
+        if STAGE_PREFIX in where or TXN_DIR in where:
+            where = str(root)  # the transaction's own files are no path of the user's (``_as`` names the rest)
         raise UserError(Finding(f"cannot write the rendered files: {exc.strerror or exc}", file=where, line=0, column=0,
                                 rule="io"), exit_code=2) from None
 
@@ -356,8 +396,10 @@ def _write_locked(root: Path, files: dict[str, str], read_state: tuple | None = 
         (stage / NEW).mkdir()
         (stage / OLD).mkdir()
         for i, rel in enumerate(journal["write"]):  # flat: no directory tree to make and remove again
-            _write_staged(_staged(stage, i), files[rel].encode("utf-8"))
-        _write_staged(stage / JOURNAL, json.dumps(journal, indent=1).encode())
+            with _as(rel):
+                _write_staged(_staged(stage, i), files[rel].encode("utf-8"))
+        with _as("."):
+            _write_staged(stage / JOURNAL, json.dumps(journal, indent=1).encode())
         # Everything staged must be on disk before the commit: one sync instead of an fsync per file
         # (thousands of fsyncs were most of a large first render).
         os.sync()
@@ -393,19 +435,30 @@ def _apply(root: Path, txn: Path, journal: dict, done: list[tuple[str, str, int]
         staged, target, backup = _staged(txn, i), root / rel, txn / OLD / rel
         if not staged.exists():
             continue  # already in place
-        if target.exists() and not backup.exists():
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(target, backup)
-        _make_parents(root, rel, done, present)
-        os.replace(staged, target)
+        with _as(rel):
+            if target.exists() and not backup.exists():
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(target, backup)
+            _make_parents(root, rel, done, present)
+            os.replace(staged, target)
         done.append(("write", rel, i))
     for rel in journal["remove"]:
         target, backup = root / rel, txn / OLD / rel
         if target.is_file() and is_generated(target):
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(target, backup)
+            with _as(rel):
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, backup)
             done.append(("remove", rel, -1))
     _prune_empty_dirs(root)
+
+
+@contextmanager
+def _as(rel: str) -> Iterator[None]:
+    """An OSError in a step about rel names rel (the user's path), not the staging or backup file involved."""
+    try:
+        yield
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, rel) from None
 
 
 def _make_parents(root: Path, rel: str, done: list[tuple[str, str, int]], present: set[str]) -> None:

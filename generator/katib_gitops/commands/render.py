@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     from ..render import SpecErrors, render_repo
     from ..repo import load_repo
     from ..safetext import clean
-    from ..writer import inputs_state, locked, recover_locked, write_locked
+    from ..writer import inputs_state, locked, recover_locked, stray_copies, write_locked
     from . import common
 
     repo = load_repo(args.repo)
@@ -53,7 +53,7 @@ def run(args: argparse.Namespace) -> int:
             result = render_repo(repo)
         except SpecErrors as exc:
             return max(common.print_findings(exc.findings), exc.exit_code)
-        findings = list(result.warnings)
+        findings = list(result.warnings) + stray_copies(repo.root, result.files)
         if not args.no_validate:
             findings += validate_staged(repo, result)
         if any(f.severity == "error" for f in findings):
