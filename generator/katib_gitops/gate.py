@@ -24,7 +24,7 @@ from .provenance import RenderProvenance
 from .render import RenderResult
 from .safefs import outside, special_kind, tree_refusals
 from .repo import Repo
-from .writer import OWNED_ROOTS, check_layout, is_generated
+from .writer import OWNED_ROOTS, check_layout, check_roots, is_generated
 
 
 def stage(repo: Repo, files: dict[str, str], dest: Path) -> tuple[Repo, list[Finding]]:
@@ -33,6 +33,7 @@ def stage(repo: Repo, files: dict[str, str], dest: Path) -> tuple[Repo, list[Fin
     Also returns what ``check`` says about entries that are never copied: special files (skipped with a
     warning) and symlinks out of the repository (errors).
     """
+    check_roots(repo.root)  # experiments/, base/, ... leading out of the repository
     check_layout(repo.root, list(files))  # a file where a directory goes, and the reverse: the user's path
     findings = tree_refusals(repo.root, OWNED_ROOTS)  # exactly what check reports about the tree
     for top in OWNED_ROOTS:
