@@ -210,8 +210,8 @@ def check_layout(root: Path, rels: list[str]) -> None:
     def no_symlink(rel_path: str, rel: str) -> None:
         p = root / rel_path
         if p.is_symlink():
-            if not _inside(p, resolved_root):
-                raise _refuse(f"refusing to write outside the repository (resolves to {(root / rel).resolve()})", rel)
+            if not _inside(p, resolved_root):  # named at the symlink itself: that is what to move away
+                raise _refuse(f"refusing to write outside the repository (resolves to {p.resolve()})", rel_path)
             raise _refuse("refusing to write through a symlink", rel_path)
 
     for rel in rels:
