@@ -320,7 +320,15 @@ def kill_guardian(runner: subprocess.Popen) -> None:
                  if "katib_gitops.guardian" in " ".join(c.cmdline())]
     assert len(guardians) == 1
     guardians[0].kill()
-    guardians[0].wait(10)
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # a zombie until the runner, its parent, goes
+        try:
+            if guardians[0].status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the guardian did not die")
 
 
 @pytest.fixture
