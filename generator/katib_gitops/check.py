@@ -84,8 +84,10 @@ def check_repo(repo: Repo, options: object | None = None, builds: Builds | None 
         builds.cancel()
         return [exc.finding]
     findings = list(result.warnings)
-    findings += sync_findings(repo, result)
+    out_of_sync = sync_findings(repo, result)
+    findings += out_of_sync
     findings += validate_repo(repo, options, rendered=result, builds=builds,
-                              provenance=RenderProvenance(repo, result)).findings
+                              provenance=RenderProvenance(repo, result),
+                              in_sync=not any(f.severity == "error" for f in out_of_sync)).findings
     findings += repo_results_findings(repo)
     return findings

@@ -100,5 +100,6 @@ def validate_staged(repo: Repo, result: RenderResult, options: object | None = N
             builds.cancel()
             return list(dict.fromkeys(found))  # one spec under several profiles: each finding once
         report = validate_repo(staged, options, rendered=result, builds=builds,
-                               provenance=RenderProvenance(repo, result), spec_findings=found + found_in_tree)
+                               provenance=RenderProvenance(repo, result), spec_findings=found + found_in_tree,
+                               in_sync=True)
     return report.findings

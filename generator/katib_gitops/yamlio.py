@@ -329,8 +329,24 @@ def decode(raw: bytes, file: str) -> str:
                                 file=file, line=line, column=col, rule="yaml")) from None
 
 
+# A \u or \U escape (double-quoted scalars) naming a UTF-16 surrogate: the only way a YAML file decoded
+# from UTF-8 can carry a lone surrogate, which is no character (JSON, Kubernetes and our YAML output refuse it).
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u[dD][89a-fA-F][0-9a-fA-F]{2}|U0000[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _refuse_surrogates(text: str, file: str) -> None:
+    m = _SURROGATE_ESCAPE.search(text)
+    if m is not None:
+        line = text.count("\n", 0, m.start()) + 1
+        col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        raise UserError(Finding(f"invalid YAML: {m.group()} is a lone UTF-16 surrogate, not a character",
+                                file=file, line=line, column=col, rule="yaml"))
+
+
 def load_documents(text: str, file: str) -> list[Document]:
     """Every non-empty document in text; a UserError for unreadable YAML."""
+    if "\\" in text:
+        _refuse_surrogates(text, file)
     try:
         datas = list(yaml.load_all(text, Loader=_StrictLoader))
         _check_tree(datas, text, file)

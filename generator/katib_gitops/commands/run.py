@@ -85,7 +85,7 @@ def load_inputs(spec: Path, profile: str | None):
 
 # The runner's own dependencies (the `run` extra), by import name -> distribution name.
 RUN_EXTRA = {"optuna": "optuna", "cmaes": "cmaes", "skopt": "scikit-optimize", "PIL": "pillow",
-             "sklearn": "scikit-learn"}
+             "sklearn": "scikit-learn", "psutil": "psutil"}
 
 
 def missing_run_dependencies() -> list[str]:

@@ -426,13 +426,15 @@ def with_repo_config(options: ValidationOptions, config: Any) -> ValidationOptio
 
 def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered: RenderResult | None = None,
                   builds: Builds | None = None, provenance: Provenance | None = None,
-                  spec_findings: list[Finding] | None = None) -> ValidationReport:
+                  spec_findings: list[Finding] | None = None, in_sync: bool = False) -> ValidationReport:
     """specs in experiments/, base/ (as written, so lines match the files), every overlays/* built, deploy/.
 
     rendered: the repository's render, when the caller has it (``check``); builds: kustomize builds the
     caller started already. Both only save work: the findings are the same without them. provenance:
     moves findings in generated files (built overlays, deploy/) to the spec or settings lines they come from.
     spec_findings: the specs' findings, when the caller has them already (``repo_options`` gives the options).
+    in_sync: the tree on disk is exactly what rendered says (render's staged tree; a check with no sync
+    finding), so each overlay's build must hold exactly the Experiments rendered to it (``OverlayContents``).
     """
     from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
 
@@ -456,7 +458,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         deployed = _deployed(repo, dirs) if options.live is not None else set()
         # Each overlay is parsed and validated as soon as its build is done, whichever finishes first; what
         # is reported, and in what order, is then decided in overlay order, as if one after the other.
-        expected = _expected_overlays(rendered, repo)
+        expected = _expected_overlays(rendered, repo) if in_sync else {}
         built = {d: _built_overlay(d, root, builds, options, deployed, provenance, expected.get(d.name))
                  for d in builds.completed([d for d in dirs if has_kustomization(d)])}
         for d in dirs:

@@ -9,14 +9,14 @@ import json
 from typing import Callable, Sequence
 
 from ..findings import ERROR, Finding
-from ..safetext import clean_lines, gh_data, gh_property
+from ..safetext import clean, clean_lines, gh_data, gh_property
 
 FORMATS = ("text", "json", "github")
 
 
 def text(findings: Sequence[Finding]) -> str:
     """FILE:LINE:COL: PATH: message [rule], warnings marked as such."""
-    return "".join(f"{f.one_line()} [{f.rule}]\n" if f.rule else f"{f.one_line()}\n" for f in findings)
+    return "".join(clean(f"{f.one_line()} [{f.rule}]") + "\n" if f.rule else f"{f.one_line()}\n" for f in findings)
 
 
 def as_dict(f: Finding) -> dict[str, object]:
