@@ -501,6 +501,8 @@ def _built_overlay(d: Path, root: Path, builds: Builds, options: ValidationOptio
     docs = _load(lambda: load_documents(built[0], label), failed) if built else []
     if built and expected is not None and not failed.findings:
         failed.extend(expected.check(docs, label))
+        if failed.findings:
+            return label, failed.findings, []  # not the overlay's objects: validating them says nothing more
     for doc in docs:
         covered = provenance is not None and provenance.covered(doc) and here.live is None
         checked.append((doc, [] if covered else validate_document(doc, here)))
@@ -518,18 +520,15 @@ class OverlayContents:
     namespace: str | None = None
 
     def check(self, docs: list[Document], label: str) -> list[Finding]:
-        def error(message: str) -> Finding:
-            return Finding(message, file=label, line=0, column=0, rule="kustomize-output")
-
-        if not docs:
-            return [error(f"the build printed no objects; it must hold the Experiment(s) "
-                          f"{', '.join(sorted(self.experiments))}")] if self.experiments else []
-        out, seen = [], set()
+        """One finding naming the overlay, saying everything that is wrong with its build (or none)."""
+        problems, seen = [], set()
+        if not docs and self.experiments:
+            problems.append("printed no objects")
         for doc in docs:
             data = doc.data
             if not isinstance(data, dict):
                 what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
-                out.append(error(f"the build printed {what} where an object belongs"))
+                problems.append(f"printed {what} where an object belongs")
                 continue
             kind, api = data.get("kind"), data.get("apiVersion")
             meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
@@ -539,15 +538,18 @@ class OverlayContents:
             elif kind == "Namespace" and api == "v1" and self.namespace is not None and name == self.namespace:
                 pass
             elif kind == "Experiment" and api == EXPERIMENT_API:
-                out.append(error(f"the build holds an Experiment {name!r} that no spec renders to this overlay"))
+                problems.append(f"holds an Experiment {name!r} that no spec renders to this overlay")
             else:
-                out.append(error(f"the build holds a {kind if isinstance(kind, str) else 'document'} "
-                                 f"{name!r}: an overlay deploys only its Experiments"
-                                 + (" (and the Namespace)" if self.namespace else "")))
+                what = kind if isinstance(kind, str) and kind else "document without a kind"
+                problems.append(f"holds a {what}" + (f" {name!r}" if isinstance(name, str) else ""))
         missing = sorted(self.experiments - seen)
         if missing:
-            out.append(error(f"the build lacks the Experiment(s) {', '.join(missing)} rendered to this overlay"))
-        return out
+            problems.append(f"lacks the Experiment(s) {', '.join(missing)}")
+        if not problems:
+            return []
+        expected = "exactly the Experiments rendered to it" + (" and its Namespace" if self.namespace else "")
+        return [Finding(f"the build {'; '.join(dict.fromkeys(problems))} (an overlay's build holds {expected})",
+                        file=label, line=0, column=0, rule="kustomize-output")]
 
 
 def _expected_overlays(rendered: RenderResult | None, repo: Repo) -> dict[str, OverlayContents]:
