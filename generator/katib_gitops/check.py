@@ -82,6 +82,8 @@ def check_repo(repo: Repo, options: object | None = None, builds: Builds | None 
         return list(exc.findings)
     except UserError as exc:
         builds.cancel()
+        if exc.exit_code == 2:
+            raise  # unreadable input (exit status 2, one line on stderr), not a finding about the repository
         return [exc.finding]
     findings = list(result.warnings)
     out_of_sync = sync_findings(repo, result)
