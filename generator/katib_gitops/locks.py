@@ -51,16 +51,17 @@ def _read_small(path: Path, limit: int = 4096) -> str | None:
 def _linked_git_dir(dotgit: Path) -> Path | None:
     """The git directory a ``.git`` file names, when it checks out (see the module's docstring)."""
     text = _read_small(dotgit)
-    if text is None or not text.startswith("gitdir: "):
-        return None
-    target = Path(text[len("gitdir: "):].strip())
+    lines = text.splitlines() if text is not None else []
+    if len(lines) != 1 or not lines[0].startswith("gitdir: "):
+        return None  # git writes exactly one line
+    target = Path(lines[0][len("gitdir: "):].strip())
     gitdir = (dotgit.parent / target) if not target.is_absolute() else target
     try:
         gitdir = gitdir.resolve()
         work = dotgit.parent.resolve()
-    except (OSError, RuntimeError):
-        return None
-    if not gitdir.is_dir() or not (gitdir / "HEAD").is_file():
+        if not gitdir.is_dir() or not (gitdir / "HEAD").is_file():
+            return None
+    except (OSError, RuntimeError, ValueError):  # a name too long, a loop, a NUL byte
         return None
     back = _read_small(gitdir / "gitdir")  # linked work tree: <gitdir>/gitdir names our .git file
     if back is not None:
