@@ -41,6 +41,7 @@ from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialR
 from .rundir import STATE_FILE, RunDirectory, usage_error
 from ..findings import UserError
 from ..guardian import start as start_guardian
+from ..safefs import special_kind
 from .storage import STUDY_FILE, StudyStore, storage_url
 from .suggest import Past, Suggester, Suggestion, make_suggester, resolve_seed
 
@@ -241,6 +242,8 @@ class Runner:
         import json
 
         path = self.out / "trials" / name / STARTED_FILE
+        if special_kind(path) is not None:
+            return None  # a FIFO would block: never opened
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             record = TrialRecord.from_json(dict(data, name=name, status=KILLED))
@@ -325,7 +328,7 @@ class Runner:
         source = self._metrics_source(trial_dir / ex.LOG_NAME, trial_dir)
         try:
             # A previous run's files are untrusted: never follow a link out of the trial's directory.
-            if not source.resolve().is_relative_to(trial_dir.resolve()):
+            if not source.resolve().is_relative_to(trial_dir.resolve()) or special_kind(source) is not None:
                 return []
             return parse_text(self._parser(), source.read_text(encoding="utf-8", errors="replace"))
         except (OSError, MetricsError):
@@ -582,6 +585,8 @@ class Runner:
             source = self._metrics_source(active.cmd.log_path, active.cmd.trial_dir)
             parser = self._parser()
             try:
+                if special_kind(source) is not None:  # a trial may leave a FIFO there: never opened
+                    raise MetricsError(f"the metrics file {source.name} is {special_kind(source)}, not a file")
                 reports = parse_text(parser, source.read_text(encoding="utf-8", errors="replace"))
             except (FileNotFoundError, IsADirectoryError):
                 # main.go reportMetrics: CollectObservationLog cannot open the file and the
@@ -660,6 +665,8 @@ class Runner:
         """The last lines the trial printed: its own output, then what the shell said."""
         lines: list[str] = []
         for path in self._log_paths(cmd):
+            if special_kind(path) is not None:
+                continue  # the trial replaced its log with a FIFO: never opened
             try:
                 with open(path, "rb") as f:
                     f.seek(max(0, path.stat().st_size - 4096))

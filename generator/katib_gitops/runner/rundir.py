@@ -74,6 +74,12 @@ class RunDirectory:
         if links:
             raise usage_error(f"refusing to follow the symbolic link {links[0]} in the run directory "
                               "(a run writes only inside it)", out)
+        from ..safefs import special_kind
+
+        special = [(name, special_kind(out / name)) for name in OWN_NAMES if special_kind(out / name)]
+        if special:  # a FIFO would block the run reading it (or writing it), for good
+            raise usage_error(f"{special[0][0]} in the run directory is {special[0][1]}, not a regular file: "
+                              "refusing to open it", out)
         from filelock import FileLock, Timeout
 
         try:
