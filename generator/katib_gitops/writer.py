@@ -106,17 +106,7 @@ def generated_files(root: Path) -> list[str]:
     rec, _ = read_record(root)
     if rec is not None:
         return sorted(rel for rel in rec.files if _inside_tree(root, rel) and is_generated(root / rel))
-    out = []
-    for top in OWNED_ROOTS:
-        d = root / top
-        if not d.is_dir() or d.is_symlink():
-            continue
-        for dirpath, dirnames, filenames in os.walk(d):
-            dirnames.sort()
-            for name in sorted(filenames):
-                p = Path(dirpath) / name
-                if is_generated(p):
-                    out.append(p.relative_to(root).as_posix())
+    out = [rel for rel, p in _owned_files(root) if is_generated(p)]
     for name in ROOT_FILES:
         if is_generated(root / name):
             out.append(name)
@@ -130,7 +120,14 @@ def stray_copies(root: Path, files: dict[str, str]) -> list[Finding]:
     rec, _ = read_record(root)
     if rec is None:
         return []  # without a record the header alone decides: render removes them as stale
-    out = []
+    return [Finding(f"carries the generated header, but {RECORD_FILE} does not list it and render does not write "
+                    "it (a copy of a generated file?): render never deletes it; delete it, or remove its header if "
+                    "it is yours", file=rel, line=1, column=1, rule="sync")
+            for rel, p in _owned_files(root) if rel not in rec.files and rel not in files and is_generated(p)]
+
+
+def _owned_files(root: Path) -> Iterator[tuple[str, Path]]:
+    """(relative path, path) of every file under the generated areas, in order (symlinked areas skipped)."""
     for top in OWNED_ROOTS:
         d = root / top
         if not d.is_dir() or d.is_symlink():
@@ -139,13 +136,7 @@ def stray_copies(root: Path, files: dict[str, str]) -> list[Finding]:
             dirnames.sort()
             for name in sorted(filenames):
                 p = Path(dirpath) / name
-                rel = p.relative_to(root).as_posix()
-                if rel not in rec.files and rel not in files and is_generated(p):
-                    out.append(Finding(f"carries the generated header, but {RECORD_FILE} does not list it and "
-                                       "render does not write it (a copy of a generated file?): render never "
-                                       "deletes it; delete it, or remove its header if it is yours", file=rel,
-                                       line=1, column=1, rule="sync"))
-    return out
+                yield p.relative_to(root).as_posix(), p
 
 
 def _inside_tree(root: Path, rel: str) -> bool:

@@ -14,8 +14,8 @@ from pathlib import Path
 
 import psutil
 
-from conftest import cli
 from test_corpus import SHAPED, snapshot
+from test_untrusted_inputs import run  # noqa: F401 (the in-process CLI every hostile test uses)
 
 # Everything the sanitiser must neutralise, in one value: ANSI colour and cursor codes, a carriage return,
 # bidi overrides and isolates, zero-width characters, a C1 control, workflow commands at the start of a
@@ -25,16 +25,6 @@ HOSTILE = ("\x1b[31mred\x1b[0m\r::error::forged\u202eevil\u2066x\u2069\u200bzw\u
            "\n::add-mask::secret\n  ::stop-commands::tok ##[warning]old"
            "</details><!-- @octocat ![i](http://x/i.png) [l](http://x) `tick` |pipe|")
 UNSAFE_CHARS = "\x1b\r\u202e\u2066\u2069\u200b\u200d\x85"
-
-
-def run(argv: list[str], capsys) -> tuple[int, str, str]:
-    try:
-        code = cli(*argv)
-    except SystemExit as exc:
-        code = exc.code if isinstance(exc.code, int) else 2
-    out, err = capsys.readouterr()
-    assert "Traceback" not in out + err
-    return code, out, err
 
 
 def safe_output(text: str, github: bool = False) -> None:

@@ -75,18 +75,6 @@ def test_a_sigkilled_runners_trials_and_their_children_die_with_it(tmp_path: Pat
     no_process_left(pids)
 
 
-def test_a_runner_whose_guardian_died_too_leaves_them_to_resume(tmp_path: Path):
-    write_spec(tmp_path, SLOW)
-    proc = start_runner(tmp_path)
-    pids = wait_files(tmp_path, "pid-*", 2) + wait_files(tmp_path, "kid-*", 2)
-    kill_guardian(proc)
-    proc.kill()
-    proc.communicate(timeout=10)
-    assert all(alive(p) for p in pids)  # orphans now: what --resume stops (test_runner_hardening)
-    for p in pids:
-        os.kill(p, signal.SIGKILL)
-
-
 IGNORES_TERM = experiment(["sh", "-c", "trap '' TERM; echo $$$$ > {d}/lead-${trialParameters.x}; "
                                  "sh -c 'trap \"\" TERM; echo $$$$ > {d}/kid-${trialParameters.x}; sleep 60' & "
                                  "setsid sh -c 'trap \"\" TERM; echo $$$$ > {d}/esc-${trialParameters.x}; sleep 60' & "

@@ -20,7 +20,8 @@ import yaml
 
 from conftest import REPO_ROOT
 from hostile_support import fake_tool, no_process_left, refused, run, use_tools
-from test_corpus import fresh_repo, rendered_template, snapshot  # noqa: F401 (fixture)
+from test_corpus import rendered_template, snapshot  # noqa: F401 (fixture)
+from test_untrusted_inputs import outside, repo  # noqa: F401 (fixtures)
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "live"))
 from live_support import item  # noqa: E402
@@ -29,17 +30,11 @@ SAFETY_NET_S = 20  # not a speed goal: catches a hang or a blow-up
 
 
 @pytest.fixture
-def repo(rendered_template: Path, tmp_path: Path) -> Path:
-    return fresh_repo(rendered_template, tmp_path)
-
-
-@pytest.fixture
-def outside(tmp_path: Path) -> Path:
-    d = tmp_path / "outside"
-    d.mkdir()
-    (d / "secret.env").write_text("TOKEN=hunter2\n")
-    (d / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stolen}\ndata: {a: b}\n")
-    return d
+def secrets_outside(outside: Path) -> Path:
+    """A directory outside the repository holding what a hostile kustomization would read."""
+    (outside / "secret.env").write_text("TOKEN=hunter2\n")
+    (outside / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: stolen}\ndata: {a: b}\n")
+    return outside
 
 
 def _kustomize_that(tmp_path: Path, monkeypatch, gpu_behaviour: str) -> None:
@@ -155,8 +150,9 @@ def _custom(repo: Path, body: str) -> Path:
     ("components:\n- ../../../../outside/comp\n", "components[0]: refusing"),
     ("resources:\n- no-such-dir\n", "'no-such-dir' is not in the repository"),
 ])
-def test_a_kustomization_reaching_outside_the_repository_is_refused(repo: Path, outside: Path, body: str,
+def test_a_kustomization_reaching_outside_the_repository_is_refused(repo: Path, secrets_outside: Path, body: str,
                                                                      fragment: str, capsys):
+    outside = secrets_outside
     body = body.replace("OUTSIDE_ENV", str(outside / "secret.env"))
     (outside / "comp").mkdir()
     (outside / "comp" / "kustomization.yaml").write_text("kind: Component\nresources: [../cm.yaml]\n")
@@ -175,7 +171,8 @@ def test_a_kustomization_reaching_outside_the_repository_is_refused(repo: Path, 
     assert line
 
 
-def test_validate_of_an_overlay_reaching_outside_is_refused(repo: Path, outside: Path, capsys):
+def test_validate_of_an_overlay_reaching_outside_is_refused(repo: Path, secrets_outside: Path, capsys):
+    outside = secrets_outside
     kust = repo / "overlays" / "cpu" / "kustomization.yaml"
     kust.write_text(kust.read_text().replace("resources:\n", f"resources:\n- {outside}/cm.yaml\n"))
     before, before_outside = snapshot(repo), snapshot(outside)

@@ -19,18 +19,23 @@ def _value(v: Any) -> str:
     return "(none)" if v is None else json.dumps(v) if not isinstance(v, str) else v
 
 
-def _where(deployments: list[Deployment]) -> str:
+def _as_is(value: str) -> str:
+    return value
+
+
+def _where(deployments: list[Deployment], shown=_as_is) -> str:
+    """Where it is deployed; shown formats each value (``md_code`` in markdown)."""
     if not deployments:
         return "not deployed (no deployed overlay holds it)"
-    return ", ".join(f"{d.overlay} ({', '.join(d.via)})" for d in deployments)
+    return ", ".join(f"{shown(d.overlay)} ({', '.join(shown(v) for v in d.via)})" for d in deployments)
 
 
-def _gpu_line(deployments: list[Deployment]) -> str | None:
+def _gpu_line(deployments: list[Deployment], shown=_as_is) -> str | None:
     with_gpus = [d for d in deployments if d.gpus_per_trial]
     if not with_gpus:
         return None
-    return "; ".join(f"{d.overlay}: {d.gpus_per_trial} GPU(s) per trial × {d.parallel} parallel = {d.gpus} GPU(s)"
-                     for d in with_gpus)
+    return "; ".join(f"{shown(d.overlay)}: {d.gpus_per_trial} GPU(s) per trial × {d.parallel} parallel = "
+                     f"{d.gpus} GPU(s)" for d in with_gpus)
 
 
 def _budget(plan: Plan) -> str:
@@ -105,24 +110,10 @@ def _md_name(e: ExperimentPlan, cell: bool = False) -> str:
     return md_code(e.new_name or e.old_name, cell)
 
 
-def _md_where(deployments: list[Deployment]) -> str:
-    if not deployments:
-        return "not deployed (no deployed overlay holds it)"
-    return ", ".join(f"{md_code(d.overlay)} ({', '.join(md_code(v) for v in d.via)})" for d in deployments)
-
-
-def _md_gpus(deployments: list[Deployment]) -> str | None:
-    with_gpus = [d for d in deployments if d.gpus_per_trial]
-    if not with_gpus:
-        return None
-    return "; ".join(f"{md_code(d.overlay)}: {d.gpus_per_trial} GPU(s) per trial × {d.parallel} parallel = "
-                     f"{d.gpus} GPU(s)" for d in with_gpus)
-
-
 def _md_experiment(e: ExperimentPlan) -> list[str]:
     out = [f"#### {_ICONS[e.action]} {md_code(e.label)}: {e.action}, {_md_name(e)}", ""]
-    out.append(f"- deployed under: {_md_where(e.deployments)}")
-    gpus = _md_gpus(e.deployments)
+    out.append(f"- deployed under: {_where(e.deployments, md_code)}")
+    gpus = _gpu_line(e.deployments, md_code)
     if gpus:
         out.append(f"- GPU budget: {gpus}")
     if e.live is not None:
