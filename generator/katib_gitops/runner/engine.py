@@ -86,12 +86,13 @@ class RunResult:
     summary: str
     seed: int
     interrupted: bool = False
+    terminated: bool = False  # stopped by SIGTERM (exit status 143), not Ctrl-C (130)
     study_file: Path | None = None
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
-            return 130
+            return 143 if self.terminated else 130
         return 0 if self.condition.type == EXPERIMENT_SUCCEEDED else 1
 
 
@@ -442,7 +443,9 @@ class Runner:
         if interrupted or condition is None:
             condition = Condition(EXPERIMENT_RUNNING, "Interrupted",
                                   "stopped by the user; finished trials are kept, --resume continues")
-        return self._report(condition, interrupted)
+        result = self._report(condition, interrupted)
+        result.terminated = stop.signum == signal.SIGTERM
+        return result
 
     def _reap(self, waiter: ex.Waiter) -> None:
         for active in list(self.running.values()):
@@ -734,6 +737,7 @@ class _StopRequest:
 
     def __init__(self, waiter: ex.Waiter):
         self.requested = False
+        self.signum: int | None = None
         self.saved: dict = {}
         self.pipe: tuple[int, int] | None = None
         if not _main_thread():
@@ -746,6 +750,7 @@ class _StopRequest:
 
     def _handle(self, signum, frame) -> None:
         self.requested = True
+        self.signum = signum
         try:
             os.write(self.pipe[1], b"!")
         except OSError:
