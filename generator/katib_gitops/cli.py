@@ -29,16 +29,26 @@ def _requested(argv: Sequence[str] | None) -> str | None:
     return next((name for name in COMMANDS if name.rstrip("_") == first), None)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors quote what the user typed: printed through the sanitiser too."""
+
+    def error(self, message: str) -> NoReturn:
+        from .safetext import clean
+
+        self.print_usage(sys.stderr)
+        self.exit(2, clean(f"{self.prog}: error: {message}") + "\n")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with argv naming a subcommand, only that subcommand's module is imported (a per-file
     `validate` in a pre-commit hook should not pay for the others), else all of them (--help)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="katib-gitops",
         description="Turn experiment specs into a validated GitOps repository for Kubeflow Katib.",
     )
     parser.add_argument("--version", action="version", version=f"katib-gitops {__version__}")
     # prog given: argparse would otherwise build a help formatter (and import shutil) to work it out.
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="katib-gitops")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="katib-gitops", parser_class=_Parser)
     requested = _requested(argv)
     for name in (requested,) if requested else COMMANDS:
         try:

@@ -119,33 +119,41 @@ def _validated(files: dict[str, str]) -> None:
 
 
 def write_results(repo: Repo, files: dict[str, str]) -> list[str]:
-    """Write each file that changed (atomically, never through a symlink out of the repo); the ones written.
-    Nothing is written unless every file passes the schema ``check`` applies to results files."""
+    """Write each file that changed (never through a symlink out of the repo); the ones written.
+
+    Nothing is written unless every file passes the schema ``check`` applies to results files, and then all
+    new contents are written beside their files first and renamed over them only once all are written: a
+    full disk leaves every results file as it was, and no temporary file."""
     root = repo.root.resolve()
     problem = _plain_dir_problem(repo)
     if problem is not None:
         raise UserError(problem, exit_code=2)
     _validated(files)
-    written = []
-    for rel, text in sorted(files.items()):
-        path = repo.root / rel
-        if path.is_symlink():
-            raise UserError(Finding("refusing to write through a symlink", file=rel, rule="write"), exit_code=2)
-        _refuse_special(path, rel)
-        if path.exists() and path.read_bytes() == text.encode():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.parent.resolve().relative_to(root)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+    staged: list[tuple[str, str, Path]] = []  # (rel, temporary file, target)
+    try:
+        for rel, text in sorted(files.items()):
+            path = repo.root / rel
+            if path.is_symlink():
+                raise UserError(Finding("refusing to write through a symlink", file=rel, rule="write"), exit_code=2)
+            _refuse_special(path, rel)
+            if path.exists() and path.read_bytes() == text.encode():
+                continue
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.resolve().relative_to(root)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+                staged.append((rel, tmp, path))
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError as exc:
+                raise UserError(Finding(f"cannot write it: {exc.strerror or exc}; no results file was changed",
+                                        file=rel, rule="write"), exit_code=2) from None
+        for rel, tmp, path in staged:
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(rel)
-    return written
+    finally:
+        for _, tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)  # renamed already, or left by an error
+    return [rel for rel, _, _ in staged]
 
 
 @lru_cache(maxsize=1)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
 from .. import jsondata, safefs
 from ..findings import ERROR, Finding, Report, UserError
-from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
+from ..yamlio import MAX_BYTES, Document, decode, iter_yaml_files, load_documents, load_file
 from . import apilimits, hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
 from ..builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
 from ..builds import display_path as _display
@@ -394,7 +394,7 @@ def validate_paths(paths: Sequence[str], options: ValidationOptions | None = Non
     for raw in paths:
         if raw == STDIN:
             report.sources.append(STDIN_NAME)
-            text = decode(sys.stdin.buffer.read(), STDIN_NAME)
+            text = decode(sys.stdin.buffer.read(MAX_BYTES + 1), STDIN_NAME)  # endless input: refused at the limit
             validate_documents(_load(lambda: load_documents(text, STDIN_NAME), report), options, report)
             continue
         path = Path(raw)
