@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 from .. import jsondata, safefs
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
+from . import hygiene, katib_rules, kubernetes, podwebhook, roundtrip, schema, wrapper
 from ..builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
 from ..builds import display_path as _display
 from ..builds import overlay_dirs as _overlay_dirs
@@ -119,6 +119,7 @@ def _experiment(doc: Document, options: ValidationOptions, version: str) -> list
         raw = _dig(doc.data, *kubernetes.TRIAL_SPEC)
         if isinstance(raw, dict) and raw.get("apiVersion") == kubernetes.JOB_API and raw.get("kind") == "Job":
             findings += roundtrip.check_job_template(doc, kubernetes.TRIAL_SPEC, raw)
+    findings += podwebhook.check(doc)
     findings += wrapper.check_wrapped_command(doc)
     if options.pod_security:
         from . import podsecurity
