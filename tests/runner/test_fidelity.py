@@ -236,6 +236,7 @@ def test_results_are_an_optuna_study_that_resume_continues(tmp_path, capsys):
     import optuna
 
     exp = experiment(["sh", "-c", "echo accuracy=${trialParameters.x}"], max_trials=2, parallel=2)
+    exp["spec"]["resumePolicy"] = "LongRunning"
     code, records, text = run_cli(tmp_path, exp, "--seed", "4", capsys=capsys)
     db = tmp_path / "out" / "study.db"
     assert code == 0 and f"optuna-dashboard sqlite:///{db}" in text
@@ -314,3 +315,49 @@ def test_run_refuses_what_the_early_stopping_service_refuses_with_validates_mess
                       if ": spec.earlyStopping" in line]
     code, records, text = run_cli(tmp_path, exp, capsys=capsys)
     assert code == 1 and records == [] and text == by_validate + "\n"
+
+
+# Katib's restart rules for `run --resume` after the Experiment completed
+# (experiment/util/status_util.go IsCompletedExperimentRestartable; validator.go: maxTrialCount > status.trials)
+
+ECHO_X = ["sh", "-c", "echo accuracy=${trialParameters.x}"]
+
+
+def test_a_completed_experiment_with_resume_policy_never_cannot_be_restarted(tmp_path, capsys):
+    exp = experiment(ECHO_X, max_trials=2, parallel=2)
+    assert run_cli(tmp_path, exp, "--seed", "1")[0] == 0
+    before = (tmp_path / "out" / "trials.jsonl").read_text()
+    code, records, text = run_cli(tmp_path, exp, "--resume", "--max-trials", "4", capsys=capsys)
+    assert code == 2 and "with resumePolicy Never Katib cannot restart it" in text
+    assert (tmp_path / "out" / "trials.jsonl").read_text() == before and len(records) == 2
+
+
+def test_only_an_experiment_that_reached_max_trials_restarts(tmp_path, capsys):
+    exp = experiment(ECHO_X, max_trials=3, parallel=1, goal=0.0)  # the first trial reaches the goal
+    exp["spec"]["resumePolicy"] = "LongRunning"
+    assert run_cli(tmp_path, exp)[0] == 0
+    code, _, text = run_cli(tmp_path, exp, "--resume", "--max-trials", "5", capsys=capsys)
+    assert code == 2 and "(Succeeded, ExperimentGoalReached)" in text and "reaching maxTrialCount" in text
+
+
+def test_a_restart_needs_max_trials_above_the_trials_so_far(tmp_path, capsys):
+    exp = experiment(ECHO_X, max_trials=2, parallel=2)
+    exp["spec"]["resumePolicy"] = "FromVolume"
+    assert run_cli(tmp_path, exp)[0] == 0
+    code, _, text = run_cli(tmp_path, exp, "--resume", capsys=capsys)
+    assert code == 2 and "raised above 2" in text and "--max-trials" in text
+
+
+@pytest.mark.parametrize("algorithm", ["random", "grid"])
+def test_a_long_running_restart_continues_with_new_suggestions(tmp_path, algorithm):
+    """LongRunning keeps the suggestion service, and its state, running: the restart draws new points."""
+    params = [{"name": "x", "parameterType": "double",
+               "feasibleSpace": {"min": "0.1", "max": "0.9", **({"step": "0.1"} if algorithm == "grid" else {})}}]
+    exp = experiment(ECHO_X, max_trials=4, parallel=2, parameters=params, algorithm=algorithm)
+    exp["spec"]["resumePolicy"] = "LongRunning"
+    code, first, _ = run_cli(tmp_path, exp, "--seed", "3")
+    assert code == 0 and len(first) == 4
+    code, records, _ = run_cli(tmp_path, exp, "--resume", "--max-trials", "8")
+    assert code == 0 and len(records) == 8
+    old, new = [r.parameters["x"] for r in records[:4]], [r.parameters["x"] for r in records[4:]]
+    assert not set(old) & set(new) and len(set(new)) == 4

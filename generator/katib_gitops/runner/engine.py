@@ -29,7 +29,7 @@ from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 from . import executor as ex
-from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED, FAILED, KILLED,
+from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED, FAILED, KILLED, MAX_TRIALS_REACHED,
                         METRICS_UNAVAILABLE, SUCCEEDED, Condition, Counts, MedianStop, StopRule,
                         experiment_condition)
 from .metrics import MetricsError, Report, Tail, make_parser, metrics_json, objective_values, parse_text, summarize
@@ -171,13 +171,14 @@ class Runner:
         stored = self.store.names_in_storage() if options.resume else set()
         if options.resume:
             self._check_same_experiment(info)
+            self._check_restartable(info, previous)
         elif self._holds_a_run():
             raise usage_error(f"{self.out} already holds a run: pass --resume to continue it, "
                               "or --out for a new run", plan.source)
         if leftovers is not None:
             previous = previous + self._stop_leftovers(leftovers, previous)
         self.seed = resolve_seed(plan, options.seed, info.get("seed"))
-        self.suggester: Suggester = make_suggester(plan, self.seed, self.notes)
+        self.suggester: Suggester = make_suggester(plan, self.seed, self.notes, finished=len(previous))
         self.medianstop = MedianStop.from_plan(plan)
         per_trial = options.gpus_per_trial if options.gpus_per_trial is not None else plan.template.gpus
         self.gpus, gpu_note = ex.gpu_pool(per_trial, options.gpus, options.profile, plan.source)
@@ -289,6 +290,36 @@ class Runner:
             if theirs is not None and theirs != ours:
                 raise usage_error(f"cannot resume: {self.out} holds a run of {key} {theirs!r}, "
                                   f"not {ours!r}", self.plan.source)
+
+    def _check_restartable(self, info: Mapping[str, Any], previous: list[TrialRecord]) -> None:
+        """Katib's restart rules for a run that completed (its condition is in run.json).
+
+        Only an Experiment that Succeeded by reaching maxTrialCount with resumePolicy LongRunning or FromVolume
+        can be restarted (experiment/util/status_util.go IsCompletedExperimentRestartable), by a maxTrialCount
+        above the trials it has (validator.go ValidateExperiment; experiment_controller.go Reconcile). An
+        interrupted run is not a completed Experiment: --resume always continues it.
+        """
+        condition = info.get("condition")
+        if not isinstance(condition, dict) or condition.get("type") not in (EXPERIMENT_SUCCEEDED, "Failed"):
+            return
+        reason = condition.get("reason")
+        policy = self.plan.resume_policy
+        if condition["type"] != EXPERIMENT_SUCCEEDED or reason != MAX_TRIALS_REACHED:
+            raise usage_error(f"cannot resume: the Experiment completed ({condition['type']}, {reason}), and Katib "
+                              "restarts only an Experiment that Succeeded by reaching maxTrialCount "
+                              "(status_util.go IsCompletedExperimentRestartable); start a new run with --out",
+                              self.plan.source)
+        if policy not in ("LongRunning", "FromVolume"):
+            raise usage_error(f"cannot resume: the Experiment completed, and with resumePolicy {policy} Katib "
+                              "cannot restart it (status_util.go IsCompletedExperimentRestartable): set resumePolicy "
+                              "LongRunning or FromVolume, or start a new run with --out", self.plan.source)
+        trials = sum(1 for r in previous if not is_interrupted(r))
+        if self.plan.max_trial_count is not None and self.plan.max_trial_count <= trials:
+            raise usage_error(f"cannot resume: the Experiment completed with {trials} trials; Katib restarts it when "
+                              f"maxTrialCount is raised above {trials} (validator.go: maxTrialCount must be greater "
+                              "than status.trials): pass --max-trials", self.plan.source)
+        self.notes.append(f"restarting the completed Experiment (resumePolicy {policy}): new trials up to "
+                          f"maxTrialCount {self.plan.max_trial_count}, with new suggestions")
 
     def _replay(self, previous: list[TrialRecord]) -> None:
         if not previous:
@@ -672,6 +703,10 @@ class Runner:
                                            if condition.type != EXPERIMENT_RUNNING else "")
         if self.options.html and plot_file is not None:
             files.append(("Report", self.out / HTML_FILE))
+        if not interrupted:
+            # What --resume checks Katib's restart rules against (an interrupted run has no condition yet).
+            write_run_info(self.out, {**read_run_info(self.out),
+                                      "condition": {"type": condition.type, "reason": condition.reason}})
         summary = summary_text(plan, condition, counts, self.best, files,
                                interrupted=len(outstanding_kills(self.records)), finish_note=finish_note)
         if self.options.html and plot_file is not None:

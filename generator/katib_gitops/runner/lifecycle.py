@@ -27,6 +27,7 @@ TRIAL_STATUSES = (SUCCEEDED, FAILED, METRICS_UNAVAILABLE, EARLY_STOPPED, KILLED)
 EXPERIMENT_SUCCEEDED = "Succeeded"
 EXPERIMENT_FAILED = "Failed"
 EXPERIMENT_RUNNING = "Running"
+MAX_TRIALS_REACHED = "ExperimentMaxTrialsReached"
 
 
 @dataclass(frozen=True)
@@ -82,7 +83,7 @@ def experiment_condition(
         return Condition(EXPERIMENT_FAILED, "ExperimentFailed",
                          f"{counts.failed_total} trials failed (maxFailedTrialCount {limit})")
     if plan.max_trial_count is not None and counts.completed >= plan.max_trial_count:
-        return Condition(EXPERIMENT_SUCCEEDED, "ExperimentMaxTrialsReached",
+        return Condition(EXPERIMENT_SUCCEEDED, MAX_TRIALS_REACHED,
                          f"{counts.completed} trials completed (maxTrialCount {plan.max_trial_count})")
     if exhausted and counts.running == 0:
         return Condition(EXPERIMENT_RUNNING, SUGGESTION_END,
