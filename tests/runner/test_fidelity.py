@@ -361,3 +361,39 @@ def test_a_long_running_restart_continues_with_new_suggestions(tmp_path, algorit
     assert code == 0 and len(records) == 8
     old, new = [r.parameters["x"] for r in records[:4]], [r.parameters["x"] for r in records[4:]]
     assert not set(old) & set(new) and len(set(new)) == 4
+
+
+def test_a_nan_objective_first_keeps_the_goal_from_ever_being_reached(tmp_path, capsys):
+    """status_util.go updateTrialsSummary: a NaN best is never beaten (no comparison with NaN holds) and never
+    meets the goal, so the Experiment runs to maxTrialCount although later trials pass the goal."""
+    script = "printf '{\"accuracy\": \"%s\"}\\n' ${trialParameters.q} > /var/log/katib/metrics.json"
+    exp = experiment(["sh", "-c", script], parameters=discrete("NaN", "0.95", "0.97"), algorithm="grid",
+                     max_trials=3, parallel=1, goal=0.9, collector=FILE_JSON)
+    seed = grid_seed(exp, lambda order: order[0] == "NaN")
+    code, records, text = run_cli(tmp_path, exp, "--seed", str(seed), capsys=capsys)
+    status = yaml.safe_load((tmp_path / "out" / "status.yaml").read_text())["status"]
+    assert code == 0 and len(records) == 3
+    assert status["conditions"][0]["reason"] == "ExperimentMaxTrialsReached"
+    assert status["currentOptimalTrial"]["bestTrialName"] == "t-001"
+    assert records[0].metrics["accuracy"] == {"min": "NaN", "max": "NaN", "latest": "NaN"}
+    assert "the goal is never reached" in text
+
+
+def test_json_timestamps_are_read_as_katib_splits_them(tmp_path):
+    """parseTimestamp reads the digits after the point as nanoseconds: 10.123456 is 10 s + 123456 ns and 10.9 is
+    10 s + 9 ns, so the first line is the later one (the DB keeps microseconds), and `null` is skipped."""
+    script = ("printf '{\"accuracy\": \"0.2\", \"timestamp\": 10.123456}\\n{\"accuracy\": \"0.7\", "
+              "\"timestamp\": 10.9}\\nnull\\n' > /var/log/katib/metrics.json # ${trialParameters.x}")
+    exp = experiment(["sh", "-c", script], max_trials=1, parallel=1, collector=FILE_JSON,
+                     strategies=[{"name": "accuracy", "value": "latest"}])
+    code, (r,), _ = run_cli(tmp_path, exp)
+    assert (r.status, r.objective) == ("Succeeded", 0.2)
+
+
+def test_run_refuses_an_experiment_that_never_starts_with_validates_message(tmp_path, capsys):
+    """runner/admission.py: what never starts on Katib (skopt's log-uniform prior over a range holding 0) does not
+    run locally either."""
+    exp = experiment(ECHO_X, algorithm="bayesianoptimization",
+                     parameters=[{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}])
+    code, records, text = run_cli(tmp_path, exp, capsys=capsys)
+    assert code == 1 and records == [] and "spec.parameters[0].feasibleSpace.min" in text and "log-uniform" in text

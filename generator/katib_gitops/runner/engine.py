@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import threading
@@ -35,7 +36,7 @@ from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED,
 from .metrics import MetricsError, Report, Tail, make_parser, metrics_json, objective_values, parse_text, summarize
 from .plan import Plan, plan_from_experiment
 from .progress import Progress
-from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialRecord, best_trial,
+from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialRecord, katib_best,
                       is_interrupted, outstanding_kills, read_run_info, status_document, summary_text,
                       write_run_info, STATUS_FILE)
 from .rundir import STATE_FILE, RunDirectory, usage_error
@@ -143,6 +144,9 @@ class Runner:
         self.records: list[TrialRecord] = []
         self.counts = Counts()
         self.best: TrialRecord | None = None
+        self.goal_reached = False
+        self.nan_noted = False
+        self.progress: Progress | None = None
         self.running: dict[str, _Active] = {}
         self.next_index = 1
         self.reruns: list[TrialRecord] = []
@@ -330,7 +334,7 @@ class Runner:
         for r in previous:
             if not is_interrupted(r):
                 self.counts.add(r.status)
-        self.best = best_trial(self.plan, previous)
+        self._rank()
         self.next_index = max(r.index for r in previous) + 1
         history = []
         for r in previous:
@@ -402,7 +406,8 @@ class Runner:
                 self._reap(waiter)
                 if condition is None:
                     condition = experiment_condition(plan, self.counts, self._best_value(),
-                                                     self.suggester.exhausted, self._space_size())
+                                                     self.suggester.exhausted, self._space_size(),
+                                                     self.goal_reached)
                     if condition is not None:
                         self._on_condition(condition)
                 if condition is not None:
@@ -419,7 +424,7 @@ class Runner:
                         break
                     if not self.running:
                         condition = experiment_condition(plan, self.counts, self._best_value(), True,
-                                                         self._space_size())
+                                                         self._space_size(), self.goal_reached)
                         break
                 progress.update(self.counts, self._best_pair())
                 watching = self.options.tty or any(a.rule for a in self.running.values())
@@ -474,11 +479,24 @@ class Runner:
     def _space_size(self) -> int | None:
         return getattr(self.suggester, "grid_size", None)
 
+    def _rank(self) -> None:
+        """currentOptimalTrial and the goal, as Katib's controller decides them (results.katib_best)."""
+        ranked = katib_best(self.plan, self.records)
+        self.best, self.goal_reached = ranked.trial, ranked.goal_reached
+        if ranked.trial is not None and math.isnan(ranked.value) and not self.nan_noted:
+            self.nan_noted = True
+            note = (f"{ranked.trial.name} reported {self.plan.objective.metric} NaN first: Katib's controller "
+                    "compares every later value with it, and no comparison with NaN holds, so that trial stays "
+                    "the best and the goal is never reached (status_util.go updateTrialsSummary)")
+            self.notes.append(note)
+            if self.progress is not None:
+                self.progress.note(note)
+
     def _best_value(self) -> float | None:
         return self.best.objective if self.best else None
 
     def _best_pair(self):
-        return (self.best.name, self.best.objective) if self.best else None
+        return (self.best.name, self.best.objective) if self.best and self.best.objective is not None else None
 
     def _new_trial_dir(self) -> tuple[str, int, Path]:
         """The next unused name: a directory that already exists is never written into again."""
@@ -646,9 +664,7 @@ class Runner:
         self.suggester.tell(active.suggestion, state, objective)
         if status == SUCCEEDED and self.medianstop is not None:
             self.medianstop.add_succeeded(record.name, objective_values(reports, plan.objective.metric))
-        if objective is not None and status in (SUCCEEDED, EARLY_STOPPED) and (
-                self.best is None or plan.objective.better(objective, self.best.objective)):
-            self.best = record
+        self._rank()
         self.progress.trial_finished(record.name, status, objective, duration, message)
         if status == FAILED:
             self.progress.trial_output(self._output_tail(active.cmd), self._log_paths(active.cmd))

@@ -16,9 +16,11 @@ from typing import Any, Iterable, Mapping, Sequence
 
 from ..findings import Finding, UserError
 from .lifecycle import EARLY_STOPPED, KILLED, SUCCEEDED, TRIAL_STATUSES, Condition, Counts
+from .metrics import MetricSummary, katib_number
 from .plan import Plan
 
 TRIALS_FILE = "trials.jsonl"
+UNAVAILABLE = "unavailable"  # consts.UnavailableMetricValue
 # A trial name read back from trials.jsonl becomes a directory name under
 # trials/: nothing in it may name another path.
 TRIAL_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,250}[a-z0-9])?")
@@ -177,15 +179,56 @@ INTERRUPTED = "stopped by the user (interrupted)"
 RUNNER_DIED = "the runner died while this trial ran; --resume stopped what was left of it"
 
 
-def best_trial(plan: Plan, records: Iterable[TrialRecord]) -> TrialRecord | None:
-    """Katib's currentOptimalTrial: the best objective among trials with an observation."""
-    best = None
-    for r in records:
-        if r.status not in (SUCCEEDED, EARLY_STOPPED) or r.objective is None:
+@dataclass(frozen=True)
+class Best:
+    """status_util.go updateTrialsSummary's outcome: currentOptimalTrial, the value it compares with, and
+    whether the objective's goal counts as reached."""
+
+    trial: TrialRecord | None = None
+    value: float = 0.0
+    goal_reached: bool = False
+
+
+def katib_best(plan: Plan, records: Iterable[TrialRecord]) -> Best:
+    """experiment/util/status_util.go updateTrialsSummary over the trials, in the order the API lists them (by
+    name): each trial's objective text (getObjectiveMetricValue) read by strconv.ParseFloat; the first number
+    sets the best, a strictly better one replaces it, and the goal is reached once the best meets it. A text
+    that is not a number makes its trial the best without changing the value (which then starts at 0); a NaN
+    first is never beaten and never meets the goal."""
+    obj = plan.objective
+    strategy = obj.strategies.get(obj.metric, "max" if obj.maximize else "min")
+    best, value, reached = None, 0.0, False
+    index = -1
+    for r in sorted((r for r in records if not is_interrupted(r)), key=lambda r: r.name):
+        m = r.metrics.get(obj.metric)
+        if not isinstance(m, dict):
             continue
-        if best is None or plan.objective.better(r.objective, best.objective):
-            best = r
-    return best
+        text = MetricSummary(*(_text(m.get(k)) for k in ("min", "max", "latest"))).pick_text(strategy)
+        if text == UNAVAILABLE:
+            continue
+        number = katib_number(text)
+        if number is None:
+            best, index = r, 0
+            continue
+        if index == -1:
+            best, value, index = r, number, 0
+        if (number > value) if obj.maximize else (number < value):
+            best, value = r, number
+        if obj.goal is not None and ((value >= obj.goal) if obj.maximize else (value <= obj.goal)):
+            reached = True
+    return Best(best, value, reached)
+
+
+def _text(value: Any) -> str:
+    """A stored metric back as the text Katib holds: numbers in Python's shortest form, text as reported."""
+    if isinstance(value, bool) or value is None:
+        return UNAVAILABLE
+    return repr(float(value)) if isinstance(value, (int, float)) else str(value)
+
+
+def best_trial(plan: Plan, records: Iterable[TrialRecord]) -> TrialRecord | None:
+    """Katib's currentOptimalTrial (``katib_best``)."""
+    return katib_best(plan, records).trial
 
 
 def counts_of(records: Iterable[TrialRecord], ignore: set[str] = frozenset()) -> Counts:
