@@ -155,3 +155,12 @@ def test_misspelt_field_suggests_the_right_name() -> None:
     case = Case(CASES / "schema" / "negative" / "max-trial-counts.yaml")
     [finding] = validate_paths([str(case.path)]).findings
     assert "did you mean `maxTrialCount`?" in finding.message
+
+
+def test_every_katib_rule_is_in_the_rule_table() -> None:
+    """docs/katib-rules.md names each rule id with what Katib does and where in its source."""
+    table = (CASES.parents[2] / "docs" / "katib-rules.md").read_text()
+    rows = {line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| `")}
+    missing = [r for r in (*WEBHOOK_RULES, *FIDELITY_RULES, *NEVER_STARTS_RULES)
+               if not any(f"`{r}`" in row or (r.startswith("k8s-") and "`k8s-*`" in row) for row in rows)]
+    assert not missing
