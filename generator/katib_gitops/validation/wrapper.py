@@ -40,6 +40,14 @@ PLAIN = re.compile(r"[A-Za-z0-9_./=:,+@%^-]+")
 RULE = "katib-command-wrap"
 
 
+# What a NAS service sends for its assignments, in shape (json.dumps with its ", " and ": " separators, then
+# '"' replaced by "'": nas/enas/service.py and nas/darts/service.py GetSuggestions): every trial gets such text.
+NAS_VALUES = {"architecture": "[[0], [1, 0]]",
+              "nn_config": "{'num_layers': 2, 'input_sizes': [32, 32, 3], 'output_sizes': [10]}",
+              "algorithm-settings": "{'num_epochs': 50, 'w_lr': 0.025}",
+              "search-space": "['max_pooling_3x3', 'skip_connection']", "num-layers": "8"}
+
+
 def _values(exp: dict[str, Any]) -> dict[str, list[str]]:
     """trialParameter name -> the values a trial can give its placeholder."""
     spec = as_map(exp.get("spec"))
@@ -52,7 +60,8 @@ def _values(exp: dict[str, Any]) -> dict[str, list[str]]:
         ref = tp.get("reference")
         space = params.get(ref) if isinstance(ref, str) else None
         if space is None:
-            out[tp["name"]] = ["sample"]
+            nas = spec.get("nasConfig") is not None and isinstance(ref, str) and ref in NAS_VALUES
+            out[tp["name"]] = [NAS_VALUES[ref]] if nas else ["sample"]
             continue
         listed = [str(v) for v in as_list(space.get("list"))]
         bounds = [str(space[k]) for k in ("min", "max") if space.get(k) not in (None, "")]
@@ -168,6 +177,14 @@ def _container(doc: Document, where: tuple[PathPart, ...], ct: dict[str, Any], v
             "write `command: [sh, -c, '...']` yourself", words[culprit][0], rule=RULE))
         return out
     split = _splitting_values(words, values)
+    nas = {v for v in NAS_VALUES.values()}
+    out += [doc.finding(
+        f"the {name} value a NAS service sends for every trial (shaped like `{value}`) makes sh read this word as "
+        f"{shown}: Katib's pod webhook runs the command as `sh -c` over the words joined with spaces (pod/utils.go "
+        "wrapWorkerContainer), so every trial gets other arguments than written; put the placeholder in double "
+        "quotes inside the word (`--x=\"${trialParameters.x}\"`)", path, rule=RULE)
+        for path, name, value, shown in split if value in nas]
+    split = [item for item in split if item[2] not in nas]
     out += [doc.finding(
         f"the value `{value}` of {name} makes sh read this word as {shown}: Katib's pod webhook runs the command "
         "as `sh -c` over the words joined with spaces (pod/utils.go wrapWorkerContainer), so the trials that draw "
