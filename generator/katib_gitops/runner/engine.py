@@ -36,7 +36,7 @@ from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED,
 from .metrics import MetricsError, Report, Tail, make_parser, metrics_json, objective_values, parse_text, summarize
 from .plan import Plan, plan_from_experiment
 from .progress import Progress
-from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialRecord, katib_best,
+from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialRecord, katib_best, objective_text,
                       is_interrupted, outstanding_kills, read_run_info, status_document, summary_text,
                       write_run_info, STATUS_FILE)
 from .rundir import STATE_FILE, RunDirectory, usage_error
@@ -146,6 +146,7 @@ class Runner:
         self.best: TrialRecord | None = None
         self.goal_reached = False
         self.nan_noted = False
+        self.objective_texts: dict[str, str] = {}  # objective_text of each finished record, by name
         self.progress: Progress | None = None
         self.running: dict[str, _Active] = {}
         self.next_index = 1
@@ -481,7 +482,10 @@ class Runner:
 
     def _rank(self) -> None:
         """currentOptimalTrial and the goal, as Katib's controller decides them (results.katib_best)."""
-        ranked = katib_best(self.plan, self.records)
+        for r in self.records:
+            if r.name not in self.objective_texts:
+                self.objective_texts[r.name] = objective_text(self.plan, r)
+        ranked = katib_best(self.plan, self.records, self.objective_texts)
         self.best, self.goal_reached = ranked.trial, ranked.goal_reached
         if ranked.trial is not None and math.isnan(ranked.value) and not self.nan_noted:
             self.nan_noted = True

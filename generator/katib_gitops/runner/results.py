@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
@@ -189,24 +190,33 @@ class Best:
     goal_reached: bool = False
 
 
-def katib_best(plan: Plan, records: Iterable[TrialRecord]) -> Best:
+def objective_text(plan: Plan, record: TrialRecord) -> str:
+    """status_util.go getObjectiveMetricValue over a stored trial: the objective strategy's value as Katib holds
+    it, "unavailable" without one (and for trials the runner itself interrupted)."""
+    obj = plan.objective
+    m = record.metrics.get(obj.metric)
+    if is_interrupted(record) or not isinstance(m, dict):
+        return UNAVAILABLE
+    strategy = obj.strategies.get(obj.metric, "max" if obj.maximize else "min")
+    return MetricSummary(*(_text(m.get(k)) for k in ("min", "max", "latest"))).pick_text(strategy)
+
+
+def katib_best(plan: Plan, records: Iterable[TrialRecord],
+               texts: Mapping[str, str] | None = None) -> Best:
     """experiment/util/status_util.go updateTrialsSummary over the trials, in the order the API lists them (by
     name): each trial's objective text (getObjectiveMetricValue) read by strconv.ParseFloat; the first number
     sets the best, a strictly better one replaces it, and the goal is reached once the best meets it. A text
     that is not a number makes its trial the best without changing the value (which then starts at 0); a NaN
-    first is never beaten and never meets the goal."""
+    first is never beaten and never meets the goal. texts: objective_text of each record by name, when the
+    caller keeps them."""
     obj = plan.objective
-    strategy = obj.strategies.get(obj.metric, "max" if obj.maximize else "min")
     best, value, reached = None, 0.0, False
     index = -1
-    for r in sorted((r for r in records if not is_interrupted(r)), key=lambda r: r.name):
-        m = r.metrics.get(obj.metric)
-        if not isinstance(m, dict):
-            continue
-        text = MetricSummary(*(_text(m.get(k)) for k in ("min", "max", "latest"))).pick_text(strategy)
+    for r in sorted(records, key=lambda r: r.name):
+        text = texts[r.name] if texts is not None and r.name in texts else objective_text(plan, r)
         if text == UNAVAILABLE:
             continue
-        number = katib_number(text)
+        number = _katib_number(text)
         if number is None:
             best, index = r, 0
             continue
@@ -217,6 +227,9 @@ def katib_best(plan: Plan, records: Iterable[TrialRecord]) -> Best:
         if obj.goal is not None and ((value >= obj.goal) if obj.maximize else (value <= obj.goal)):
             reached = True
     return Best(best, value, reached)
+
+
+_katib_number = lru_cache(maxsize=8192)(katib_number)  # each finished trial ranks them all again
 
 
 def _text(value: Any) -> str:

@@ -296,7 +296,9 @@ def rule_9_parameters(c: Checker, spec: dict[str, Any]) -> None:
 
 
 def search_space_values(c: Checker, spec: dict[str, Any]) -> None:
-    """Values the webhook lets through but every suggestion service fails on (rule id `search-space`)."""
+    """Values the webhook lets through that the suggestion services fail on (rule id `search-space`, our lint:
+    hyperband, for one, draws from a reversed range). Text in a discrete list is no problem but for hyperband
+    (never_starts)."""
     for i, param in enumerate(as_list(spec.get("parameters"))):
         if not isinstance(param, dict) or not isinstance(param.get("feasibleSpace"), dict):
             continue

@@ -505,4 +505,5 @@ def trial_names(c: Any, spec: dict[str, Any], exp: dict[str, Any], algorithm: An
                 f"pbt names each trial `{name}-<uuid4>` (pbt/service.py PbtJobQueue.append), {length} characters, "
                 f"and a trial's name becomes a label value (the Job's batch.kubernetes.io/job-name, the pod "
                 f"webhook's katib.kubeflow.org/trial), which the API server limits to {LABEL_VALUE_MAX}: no trial "
-                f"ever runs; keep the Experiment's name to {LABEL_VALUE_MAX - 1 - UUID4_LENGTH} characters")
+                f"ever runs; the Experiment's name (`{name}`, {len(name)} characters) must be at most "
+                f"{LABEL_VALUE_MAX - 1 - UUID4_LENGTH}")
