@@ -323,8 +323,9 @@ class Runner:
             raise usage_error(f"cannot resume: the Experiment completed with {trials} trials; Katib restarts it when "
                               f"maxTrialCount is raised above {trials} (validator.go: maxTrialCount must be greater "
                               "than status.trials): pass --max-trials", self.plan.source)
-        self.notes.append(f"restarting the completed Experiment (resumePolicy {policy}): new trials up to "
-                          f"maxTrialCount {self.plan.max_trial_count}, with new suggestions")
+        limit = "" if self.plan.max_trial_count is None else f" up to maxTrialCount {self.plan.max_trial_count}"
+        self.notes.append(f"restarting the completed Experiment (resumePolicy {policy}): new trials{limit}, "
+                          "with new suggestions")
 
     def _replay(self, previous: list[TrialRecord]) -> None:
         if not previous:
