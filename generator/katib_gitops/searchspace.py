@@ -65,10 +65,6 @@ def grid_ints(low: str, high: str, step: str | None) -> range:
     return range(int(low), int(high) + 1, int(step or 1))
 
 
-def grid_size(counts: list[int]) -> int:
-    return math.prod(counts)
-
-
 # ---------------------------------------------------------------------------
 # the text of a value
 

@@ -45,7 +45,6 @@ from .access import as_list, as_map
 from .services import parameters_of
 
 SPEC = ("spec",)
-PARAMETER_TYPES = ("double", "int", "discrete", "categorical")
 RULE = "never-starts-service"
 STALLS = "suggestion-stalls"
 LABEL_VALUE_MAX = 63
