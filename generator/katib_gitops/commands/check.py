@@ -36,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
         builds.cancel()
         raise
     findings = check_repo(repo, options, builds=builds)
-    status = common.report(findings, args.output, args.quiet, args.strict)
+    status = common.report(findings, args.output, args.quiet, args.strict, root=str(repo.root))
     if status == 0 and args.output == "text" and not args.quiet:
         print("katib-gitops check: in sync and valid")
     return status

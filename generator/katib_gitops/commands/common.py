@@ -45,10 +45,13 @@ def add_quiet_option(p) -> None:
                    help="print nothing on success; on failure only the errors (warnings too with --strict)")
 
 
-def report(findings: list[Finding], fmt: str, quiet: bool = False, strict: bool = False) -> int:
+def report(findings: list[Finding], fmt: str, quiet: bool = False, strict: bool = False, root: str | None = None) -> int:
+    """Print the findings; root: the directory their relative paths start from (default: the current one)."""
     from ..findings import shown, unique
+    from ..layout import git_prefix
     from ..validation import reporters
 
     findings = unique(findings)
-    sys.stdout.write(reporters.render(shown(findings, quiet, strict), fmt))
+    prefix = git_prefix(root or ".") if fmt == "github" else ""
+    sys.stdout.write(reporters.render(shown(findings, quiet, strict), fmt, prefix))
     return 1 if any(f.severity == "error" for f in findings) else 0

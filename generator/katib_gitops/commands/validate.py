@@ -76,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
         pod_security=args.pod_security,
         live=_live(args.live),
     )
+    root = None  # findings about PATHs are relative to the current directory, about the repository to its root
     if args.paths:
         report = validate_paths(args.paths, options)
     else:
@@ -83,10 +84,11 @@ def run(args: argparse.Namespace) -> int:
 
         repo = load_repo(args.repo)
         report = validate_repo(repo, options)
+        root = str(repo.root)
         if not report.sources:
             raise UserError(Finding(f"nothing to validate: no experiments/, base/, overlays/ or deploy/ in {repo.root}",
                                     file=str(repo.root), rule="usage"), exit_code=2)
-    common.report(report.findings, args.output, args.quiet, args.strict)
+    common.report(report.findings, args.output, args.quiet, args.strict, root=root)
     if args.output == "text" and not (args.quiet and report.ok):
         print("; ".join([summary(unique(report.findings), report.documents), *report.notes]), file=sys.stderr)
     return 0 if report.ok else 1

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 from .. import jsondata, safefs
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
+from . import filekinds, hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
 from ..builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
 from ..builds import display_path as _display
 from ..builds import overlay_dirs as _overlay_dirs
@@ -84,6 +84,10 @@ def validate_document(doc: Document, options: ValidationOptions | None = None) -
     options = options or DEFAULT_OPTIONS
     version = kubernetes.resolve_version(options.kubernetes_version)
     data = doc.data
+    if filekinds.is_json6902(data):
+        return _tidy(filekinds.json6902_findings(doc))
+    if filekinds.other_tool(data) is not None:
+        return []  # a GitHub workflow (its `on:` key is a boolean to YAML 1.1): not a manifest, not ours
     if not isinstance(data, dict):
         what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         return [doc.finding(f"a Kubernetes manifest must be a mapping, not {what}", (), rule="k8s-object")]
@@ -316,7 +320,15 @@ def _load(load: Callable[[], list[Any]], report: ValidationReport, provenance: P
 def validate_file(path: Path, display: str, options: ValidationOptions, report: ValidationReport,
                   provenance: Provenance | None = None) -> None:
     """A manifest file, or an experiment spec (validated as `render` would, at the spec's lines)."""
+    own = filekinds.own_file_findings(path, display)
+    if own is not None:  # katib-gitops.yaml, the render record, results/: checked as the tool reads them
+        report.documents += 1
+        report.extend(own)
+        return
     docs = _load(lambda: load_file(str(path), display), report, provenance, display)
+    if len(docs) == 1 and filekinds.other_tool(docs[0].data, path) is not None:
+        report.documents += 1
+        return
     if len(docs) == 1 and is_spec(docs[0].data, path):
         report.documents += 1
         report.extend(spec_file_findings(path, display, options))
