@@ -123,7 +123,7 @@ def init_repo(directory: Path, context: dict[str, Any], install: str | None = No
     except OSError as exc:
         raise _refuse(f"cannot create it: {exc.strerror}", directory) from None
     try:
-        out = _make(scratch, values, chosen, place)
+        out = _make(scratch, values, chosen)
         workflow_text = None
         if place.in_subfolder:  # GitHub reads workflows only at the top; pre-commit reads the top's config
             workflow_text = (out / _TEMPLATE_WORKFLOW).read_text(encoding="utf-8")
@@ -138,7 +138,7 @@ def init_repo(directory: Path, context: dict[str, Any], install: str | None = No
                       None if place.in_subfolder else directory / PRE_COMMIT_CONFIG)
 
 
-def _make(scratch: Path, values: dict[str, str], chosen: Install, place: GitPlace) -> Path:
+def _make(scratch: Path, values: dict[str, str], chosen: Install) -> Path:
     """The rendered repository, in scratch."""
     from cookiecutter.main import cookiecutter
 
