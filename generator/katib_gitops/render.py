@@ -322,9 +322,12 @@ def namespace_findings(repo: Repo, rendered: list[RenderedExperiment]) -> list[F
 
 
 def namespace_manifest(repo: Repo) -> dict[str, Any]:
+    from .deploy import namespace_annotations  # never pruned or deleted by Argo CD or Flux: it holds Katib too
+
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
         "name": repo.config.namespace,
-        "labels": {"katib.kubeflow.org/metrics-collector-injection": "enabled"}}}
+        "labels": {"katib.kubeflow.org/metrics-collector-injection": "enabled"},
+        "annotations": namespace_annotations()}}
 
 
 def deploy_files(repo: Repo, profiles: list[str]) -> dict[str, str]:
