@@ -147,6 +147,19 @@ def rendered_findings(rendered: RenderedExperiment, options: ValidationOptions |
     return at_spec_lines(findings, rendered)
 
 
+def probe_findings(probe: RenderedExperiment, options: ValidationOptions | None = None) -> list[Finding]:
+    """Every layer over a spec's Experiment patched by a profile it adjusts but does not deploy under
+    (``render.probe_spec``), reported at the spec's ``profiles.NAME`` line. The patches are applied as
+    kustomize applies them (RFC 6902, jsonpatch): nothing deploys this Experiment, so no overlay builds it."""
+    import jsonpatch
+
+    from ..spec_check import at_profile_lines
+
+    patched = jsonpatch.apply_patch(probe.experiment, [op for ops in probe.patches.values() for op in ops])
+    options = replace(options or DEFAULT_OPTIONS, live=None)
+    return at_profile_lines(validate_document(Document(patched, probe.base_file, 0, ""), options), probe, patched)
+
+
 def live_update_findings(doc: Document, live: Any, immutable: bool = True) -> list[Finding]:
     """Katib's update rules (``updates``) for this Experiment against the live one of the same name."""
     from ..updates import refusals
@@ -333,16 +346,18 @@ def is_spec(data: Any, path: Path) -> bool:
 
 def spec_file_findings(path: Path, display: str, options: ValidationOptions) -> list[Finding]:
     """What `render` reports for this spec: its schema, then every layer over the Experiment it renders to."""
-    from ..render import SpecErrors, load_specs, render_spec
+    from ..render import SpecErrors, load_specs, probe_spec, render_spec, unused_profile_warnings
     from ..repo import load_repo
 
     repo = load_repo(path.resolve().parent)
     options = with_repo_config(options, repo.config)
     try:
         [(spec, doc)] = load_specs(repo, [path])
-        findings: list[Finding] = []
+        findings: list[Finding] = unused_profile_warnings(repo, spec, doc)
         for r in render_spec(repo, spec, doc):
             findings += [f for f in rendered_findings(r, options) if f not in findings]  # once, not per profile
+        for p in probe_spec(repo, spec, doc):
+            findings += [f for f in probe_findings(p, options) if f not in findings]
     except SpecErrors as exc:
         findings = list(exc.findings)
     except UserError as exc:
@@ -563,9 +578,10 @@ def _spec_findings(repo: Repo, options: ValidationOptions, rendered: RenderResul
     from ..spec_check import repo_spec_findings
 
     if rendered is None:
-        return repo_spec_findings(repo, lambda r: rendered_findings(r, options))
+        return repo_spec_findings(repo, lambda r: rendered_findings(r, options), lambda p: probe_findings(p, options))
     # A spec deployed under several profiles renders Experiments that differ only in name and profile label.
-    return list(dict.fromkeys(f for r in rendered.experiments for f in rendered_findings(r, options)))
+    return list(dict.fromkeys([*(f for r in rendered.experiments for f in rendered_findings(r, options)),
+                               *(f for p in rendered.probes for f in probe_findings(p, options))]))
 
 
 def _in_sync(root: Path, rendered: RenderResult | None) -> frozenset[str]:
