@@ -138,12 +138,10 @@ def rendered_findings(rendered: RenderedExperiment, options: ValidationOptions |
     from ..spec_check import at_spec_lines, experiment_document
 
     doc = experiment_document(rendered)
+    # Live Experiments are compared with what Argo CD and Flux apply, each deployed overlay as kustomize builds
+    # it (validate_repo), never with this base Experiment, which lacks the profile's patches.
     live = getattr(options, "live", None)
     findings = validate_document(doc, replace(options, live=None) if live is not None else options)
-    if live is not None:
-        # base/ is not what is deployed (an overlay patches its trial template): the count rules apply here,
-        # the immutable-fields rule to each built overlay.
-        findings += live_update_findings(doc, live, immutable=False)
     return at_spec_lines(findings, rendered)
 
 
@@ -464,8 +462,9 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         # What each Experiment's spec already reported is not reported again per overlay built from it.
         seen = _reported_per_experiment(rendered, spec_found)
         base = root / BASE_DIR
-        if base.is_dir():
-            validate_directory(base, options, report, root, build=False, checked=_in_sync(root, rendered))
+        if base.is_dir():  # not what is deployed: never compared with the live Experiments
+            validate_directory(base, replace(options, live=None), report, root, build=False,
+                               checked=_in_sync(root, rendered))
         dirs = _overlay_dirs(root / OVERLAYS_DIR)
         deployed = _deployed(repo, dirs) if options.live is not None else set()
         # Each overlay is parsed and validated as soon as its build is done, whichever finishes first; what
@@ -506,8 +505,10 @@ def _built_overlay(d: Path, root: Path, builds: Builds, options: ValidationOptio
     here = options if _display(d, root) in deployed else replace(options, live=None)
     checked = []
     for doc in _load(lambda: load_documents(built[0], label), failed) if built else []:
-        covered = provenance is not None and provenance.covered(doc) and here.live is None
-        checked.append((doc, [] if covered else validate_document(doc, here)))
+        if provenance is not None and provenance.covered(doc):  # validated at its spec: only the live rules
+            checked.append((doc, live_update_findings(doc, here.live) if here.live is not None else []))
+        else:
+            checked.append((doc, validate_document(doc, here)))
     return label, failed.findings, checked
 
 
