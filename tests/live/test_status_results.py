@@ -115,7 +115,7 @@ def test_status_of_a_spec_deployed_under_two_profiles(iris_repo: Path, tmp_path:
     d.mkdir()
     live = live_file(d, **{names["cpu"]: "running", names["gpu"]: "running", "iris-0badc0de": "goal-reached"})
     data = yaml.safe_load(live.read_text())
-    for it in data["items"]:
+    for it in (i for i in data["items"] if i["kind"] == "Experiment"):
         it["metadata"]["labels"]["katib-gitops.dev/profile"] = "cpu" if it["metadata"]["name"] == names["cpu"] \
             else "gpu"
     live.write_text(yaml.safe_dump(data))

@@ -456,6 +456,11 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         report.sources.extend(repo.rel(p) for p in repo.spec_files())
         report.documents += len(repo.spec_files())
         rendered = rendered if rendered is not None else _render_or_none(repo)
+        if provenance is None and rendered is not None and options.live is not None:
+            # A sync Katib will refuse is reported at the spec line that makes it, as check and render do.
+            from ..provenance import RenderProvenance
+
+            provenance = RenderProvenance(repo, rendered)
         spec_found = _spec_findings(repo, options, rendered) if spec_findings is None else spec_findings
         report.extend(spec_found)
         report.extend(safefs.tree_refusals(root, (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)))
