@@ -146,8 +146,8 @@ def test_a_semantically_unchanged_spec_is_never_refused():
 # --------------------------------------------------------------------------- the commands
 
 
-@pytest.mark.parametrize("fmt", ["yaml", "json"])
-@pytest.mark.parametrize("state", ["goal-reached", "max-trials-never", "failed", "running", "created"])
+@pytest.mark.parametrize("state,fmt", [("goal-reached", "yaml"), ("goal-reached", "json"), ("max-trials-never", "yaml"),
+                                       ("failed", "json"), ("running", "yaml"), ("created", "yaml")])
 def test_an_unchanged_tree_is_no_alarm(deployed: Path, tmp_path: Path, capsys, fmt: str, state: str):
     """The false alarms of comparing with base/: a completed Experiment under a profile looked changed."""
     live = cluster(deployed, tmp_path, state, fmt)
