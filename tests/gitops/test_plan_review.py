@@ -222,3 +222,14 @@ def test_refused_exit_status_is_one_number_everywhere():
     assert command.EXIT_REFUSED == EXIT_REFUSED == 3
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     assert f"`{EXIT_REFUSED}`" in readme[readme.index("### plan"):readme.index("### Validation layers")]
+
+
+@pytest.mark.parametrize("command,words", [
+    ("plan", ["Exit status: 0 plan printed", "1 the specs do not render", "2 usage error", "3 plan printed"]),
+    ("check", ["Exit status: 0 in sync and valid", "1 findings", "2 usage error", "--live"]),
+])
+def test_help_documents_the_exit_statuses(command: str, words: list[str], capsys):
+    with pytest.raises(SystemExit):
+        cli(command, "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(w in text for w in words), text
