@@ -40,6 +40,13 @@ def validation_options(args, repo: Repo):
                              pod_security=args.pod_security)
 
 
+def add_live_option(p, what: str) -> None:
+    """--live FILE|-|kubectl for the commands that compare the repository with a cluster (default: none)."""
+    p.add_argument("--live", metavar="FILE", default=None,
+                   help="live state: the output of `kubectl get experiments -A -o yaml` (or -o json; a file, - for "
+                   f"stdin, or `kubectl` to run it in the current context); {what}")
+
+
 def add_quiet_option(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing on success; on failure only the errors (warnings too with --strict)")

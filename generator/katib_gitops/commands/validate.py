@@ -39,9 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the cluster's katib-config sets injectSecurityContext: true, so Katib's collector sidecar "
                    "copies the first container's securityContext (affects --pod-security)")
     p.add_argument("--pod-security", choices=LEVELS, help="require this Pod Security Standard of every pod template")
-    p.add_argument("--live", metavar="FILE", default=None,
-                   help="live state: the output of `kubectl get experiments -A -o yaml` (a file, - for stdin, or "
-                   "`kubectl` to run it); each Experiment the cluster has is checked against Katib's update rules")
+    common.add_live_option(p, "each Experiment the cluster has is checked against Katib's update rules, "
+                           "compared with what its deployed overlay applies")
     common.add_quiet_option(p)
     p.add_argument("-C", "--repo", default=".", help="repository root or a directory inside it, when no PATH is given")
     p.set_defaults(func=run)

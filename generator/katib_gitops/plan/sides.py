@@ -27,6 +27,8 @@ class Side:
     deployed: dict[str, list[str]] = field(default_factory=dict)
     # overlay dir -> Experiment name -> the Experiment as kustomize builds it
     built: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # the Argo CD / Flux objects render writes under deploy/ (``deploy_changes.deploy_objects``)
+    deploy: dict[tuple[str, str, str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def deployments(self, name: str) -> dict[str, dict[str, Any]]:
         """overlay -> built Experiment, for each deployed overlay holding the Experiment called name."""
@@ -89,8 +91,10 @@ def _repo_at(repo: Repo, ref: str, into: Path) -> Repo:
 
 def load_side(repo: Repo) -> Side:
     """Render repo in memory, then build each overlay it deploys."""
+    from .deploy_changes import deploy_objects
+
     result = render_repo(repo)
-    side = Side(repo, {r.key: r for r in result.experiments})
+    side = Side(repo, {r.key: r for r in result.experiments}, deploy=deploy_objects(result.files))
     read = memory_reader(result.files)
     overlays = overlay_dirs(read, sorted({rel.rsplit("/", 1)[0] for rel in result.files
                                           if rel.startswith(f"{OVERLAYS_DIR}/")}))
