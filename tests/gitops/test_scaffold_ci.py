@@ -155,8 +155,9 @@ def test_each_job_asks_for_the_least_it_needs(scaffolds: dict[str, Path], which:
     assert check["permissions"] == {"contents": "read"}
     # pull-requests: write only for the job that comments, only on pull requests, never for forks
     assert comment["permissions"] == {"pull-requests": "write"} and comment["needs"] == "check"
-    assert comment["if"] == ("github.event_name == 'pull_request' && "
-                             "github.event.pull_request.head.repo.full_name == github.repository")
+    assert comment["if"] == ("${{ !cancelled() && needs.check.outputs.plan == 'true' && "
+                             "github.event_name == 'pull_request' "
+                             "&& github.event.pull_request.head.repo.full_name == github.repository }}")
     assert not any(s.get("uses", "").startswith("actions/checkout") for s in comment["steps"])  # no code checked out
     for job in workflow["jobs"].values():
         assert 0 < job["timeout-minutes"] <= 30
@@ -166,7 +167,9 @@ def test_each_job_asks_for_the_least_it_needs(scaffolds: dict[str, Path], which:
                 assert step["with"]["persist-credentials"] is False
     # a fork's pull request still gets its plan: made and uploaded by the check job, which needs no write token
     upload = [s for s in check["steps"] if s.get("uses", "").startswith("actions/upload-artifact")]
-    assert upload and upload[0]["if"] == "github.event_name == 'pull_request'"
+    (plan,) = [s for s in check["steps"] if s.get("id") == "plan"]
+    assert plan["if"] == "${{ !cancelled() && github.event_name == 'pull_request' }}"
+    assert upload and upload[0]["if"] == "${{ !cancelled() && steps.plan.outputs.made == 'true' }}"
     assert upload[0]["with"]["name"] == "katib-gitops-plan"
     # and a comment that fails does not fail the run
     (post,) = [s for s in comment["steps"] if "run" in s]
@@ -303,6 +306,34 @@ def test_the_actions_plan_step_names_its_artifact_and_marker_per_folder(tmp_path
     assert outputs["."]["name"] == "katib-gitops-plan" and outputs["."]["marker"] == "<!-- katib-gitops plan -->"
     assert outputs["platform/katib/"]["name"] == "katib-gitops-plan-platform-katib"
     assert outputs["platform/katib/"]["marker"] == "<!-- katib-gitops plan: platform/katib -->"
+
+
+@pytest.mark.parametrize("status, made", [(0, True), (3, True), (1, False), (2, False)])
+def test_a_plan_that_says_katib_will_refuse_is_still_shown_and_fails_the_job(
+        tmp_path: Path, scaffolds: dict[str, Path], status: int, made: bool):
+    """`plan` exits 3 when it prints a refusal: the scaffold's and the Action's plan steps still put it in the
+    summary and hand it on (upload, comment), then fail with 3; any other failure hands nothing on."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "katib-gitops").write_text(f"#!/bin/sh\necho 'the plan'\nexit {status}\n")
+    (bin_dir / "katib-gitops").chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}:{os.environ['PATH']}"}
+    workflow = load(scaffolds["top"])
+    (scaffold_plan,) = [s for s in workflow["jobs"]["check"]["steps"] if s.get("id") == "plan"]
+    (action_plan,) = [s for s in load(REPO_ROOT / "action.yml")["runs"]["steps"] if s.get("id") == "plan"]
+    for name, step, key in (("scaffold", scaffold_plan, "made"), ("action", action_plan, "file")):
+        runner = tmp_path / f"runner-{name}"
+        expressions = {"github.base_ref": "main", "inputs.live": "", "inputs.working-directory": "."}
+        proc = run_step(step, {}, tmp_path, runner, env, expressions)
+        assert proc.returncode == status, (name, proc.stderr)
+        output = (runner / "output").read_text() if (runner / "output").exists() else ""
+        assert (f"{key}=" in output) == made, name
+        summary = runner / "summary.md"
+        assert (summary.exists() and summary.read_text() == "the plan\n") == made, name
+    # the steps after it run whenever the plan was made, and only then
+    assert workflow["jobs"]["check"]["outputs"] == {"plan": "${{ steps.plan.outputs.made }}"}
+    (upload,) = [s for s in workflow["jobs"]["check"]["steps"] if s.get("uses", "").startswith("actions/upload")]
+    assert upload["if"] == "${{ !cancelled() && steps.plan.outputs.made == 'true' }}"
 
 
 # ---------------------------------------------------------------------------
