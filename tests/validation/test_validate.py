@@ -74,6 +74,16 @@ def test_valid_file_exits_0() -> None:
     assert "0 errors" in err
 
 
+def test_a_symlinked_directory_is_skipped_with_a_warning(tmp_path: Path) -> None:
+    (tmp_path / "real").mkdir()
+    shutil.copy(IRIS, tmp_path / "real" / "iris.yaml")
+    (tmp_path / "link").symlink_to("real", target_is_directory=True)
+    status, out, err = run_cli("validate", str(tmp_path))
+    assert status == 0, err
+    assert "link:0:0: warning: skipped: a symlinked directory (not followed) [symlink]" in out
+    assert "Traceback" not in err
+
+
 def test_missing_file_exits_2() -> None:
     status, _, err = run_cli("validate", str(HERE / "no-such.yaml"))
     assert status == 2 and "no such file or directory" in err

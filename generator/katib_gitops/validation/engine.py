@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
 from .. import jsondata, safefs
-from ..findings import ERROR, Finding, Report, UserError
+from ..findings import ERROR, WARNING, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
 from . import filekinds, hygiene, katib_rules, kubernetes, podwebhook, roundtrip, schema, wrapper
 from ..builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
