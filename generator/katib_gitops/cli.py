@@ -64,7 +64,7 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 # What writing to a full disk, /dev/full or a closed terminal raises (no file name: it is stdout's own write).
 _OUTPUT_ERRORS = (errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EBADF, errno.EDQUOT)
 DEBUG_ENV = "KATIB_GITOPS_DEBUG"  # set (to anything): an unexpected exception shows its traceback
-INTERNAL_ERROR = 3
+INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): 3 is plan's "Katib will refuse a sync"
 
 
 class Terminated(KeyboardInterrupt):

@@ -56,12 +56,33 @@ class Condition:
         return self.status == "True"
 
 
+# common/v1beta1 MetricStrategyType; consts.UnavailableMetricValue
+STRATEGIES = ("min", "max", "latest")
+UNAVAILABLE = "unavailable"
+
+
 @dataclass(frozen=True)
 class BestTrial:
     name: str
     parameters: dict[str, str]
     # metric name -> {"min", "max", "latest"} as Katib reports them (strings)
     metrics: dict[str, dict[str, str]]
+    objective: str = ""  # the objective metric's name
+    strategies: dict[str, str] = field(default_factory=dict)  # metric name -> min, max or latest
+
+    def value(self, metric: str) -> str | None:
+        """The value Katib ranks by (experiment/util/status_util.go getObjectiveMetricValue): the metric's
+        metricStrategy picks min, max or latest, and an unavailable min or max falls back to latest."""
+        m = self.metrics.get(metric)
+        if m is None:
+            return None
+        strategy = self.strategies.get(metric, "latest")
+        value = m.get(strategy) if strategy in ("min", "max") else None
+        return m.get("latest") if value in (None, UNAVAILABLE) else value
+
+    @property
+    def objective_value(self) -> str | None:
+        return self.value(self.objective)
 
 
 @dataclass
@@ -139,7 +160,21 @@ class LiveExperiment:
         for m in _list(observation.get("metrics")):
             if isinstance(m, dict) and m.get("name") is not None:
                 metrics[str(m["name"])] = {k: str(m[k]) for k in ("min", "max", "latest") if m.get(k) is not None}
-        return BestTrial(str(best["bestTrialName"]), params, metrics)
+        return BestTrial(str(best["bestTrialName"]), params, metrics, *self.metric_strategies())
+
+    def metric_strategies(self) -> tuple[str, dict[str, str]]:
+        """(objective metric, metric -> strategy) as Katib's mutating webhook leaves the spec: each metric's
+        metricStrategies entry, else max for maximize, min for minimize, latest otherwise
+        (experiments/v1beta1/experiment_defaults.go setDefaultObjective)."""
+        objective = self.spec.get("objective") if isinstance(self.spec.get("objective"), dict) else {}
+        name = str(objective.get("objectiveMetricName") or "")
+        default = {"maximize": "max", "minimize": "min"}.get(str(objective.get("type")), "latest")
+        names = [name, *[str(m) for m in _list(objective.get("additionalMetricNames"))]]
+        strategies = {m: default for m in names if m}
+        for item in _list(objective.get("metricStrategies")):
+            if isinstance(item, dict) and item.get("name") is not None and item.get("value") in STRATEGIES:
+                strategies[str(item["name"])] = str(item["value"])
+        return name, strategies
 
     @property
     def completion_time(self) -> str | None:
@@ -176,13 +211,23 @@ def _is_experiment(item: Any, in_typed_list: bool = False) -> bool:
     return item.get("kind") == "Experiment" and str(item.get("apiVersion", "")).startswith("kubeflow.org/")
 
 
+KATIB_COMPANIONS = ("Trial", "Suggestion")  # what `kubectl get experiments,trials,suggestions` adds
+
+
+def _katib_companion(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("kind") in KATIB_COMPANIONS \
+        and str(item.get("apiVersion", "")).startswith("kubeflow.org/")
+
+
 def _items(doc: Any, source: str) -> list[tuple[tuple[Any, ...], Any]]:
-    """(path, item) for each Experiment a document holds; anything else is an error, never skipped.
+    """(path, item) for each Experiment a document holds; anything else is an error, never skipped silently.
 
     What `kubectl get experiments -A -o yaml` prints is one ``v1 List`` whose items are all Experiments (an
     empty one when the cluster has none); the API server's own ``ExperimentList`` and single Experiment
-    documents (`kubectl get experiment NAME -o yaml`) are read too. A ConfigMap, a List of Pods, a stray
-    scalar: not "a cluster without Experiments" but the wrong input, said so at its line.
+    documents (`kubectl get experiment NAME -o yaml`) are read too. Katib's own Trials and Suggestions, which
+    `kubectl get experiments,trials,suggestions -A -o yaml` lists beside them, are known and left out. A
+    ConfigMap, a List of Pods, a stray scalar: not "a cluster without Experiments" but the wrong input, said
+    so at its line.
     """
     data = doc.data
 
@@ -199,13 +244,17 @@ def _items(doc: Any, source: str) -> list[tuple[tuple[Any, ...], Any]]:
         if not isinstance(items, list):
             raise wrong("a List without items (kubectl prints `items: []` for a cluster without Experiments)",
                         ("items",))
+        found = []
         for i, item in enumerate(items):
+            if _katib_companion(item):
+                continue
+            found.append((("items", i), item))
             if not _is_experiment(item, typed):
                 what = item.get("kind") if isinstance(item, dict) and isinstance(item.get("kind"), str) else \
                     type(item).__name__
                 raise wrong(f"items[{i}] is not a kubeflow.org Experiment ({what}): not the output of "
                             "`kubectl get experiments -A -o yaml`", ("items", i))
-        return [(("items", i), item) for i, item in enumerate(items)]
+        return found
     if _is_experiment(data):
         return [((), data)]
     what = kind if isinstance(kind, str) else "document without a kind"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import yaml
@@ -136,3 +137,28 @@ def test_prometheus_port_zero_is_written_as_katibs_default(tmp_path: Path) -> No
     (base,) = (repo / "base").rglob("fidelity.yaml")
     http = yaml.safe_load(base.read_text())["spec"]["metricsCollectorSpec"]["source"]["httpGet"]
     assert http == {"port": 8080, "path": "/metrics"}
+
+
+# Experiments Katib accepts that never start a trial: render, check and validate refuse them at the spec line.
+
+NEVER_STARTS = SPEC.replace("algorithm: random", "algorithm: bayesianoptimization").replace(
+    "lr: {double: [0.01, 0.1]}", "lr: {double: [0, 0.1]}")
+
+
+def test_render_check_and_validate_report_an_experiment_that_never_starts_at_its_spec_line(tmp_path, capsys) -> None:
+    """skopt/base_service.py create_optimizer gives a double a log-uniform prior, which refuses a range holding 0."""
+    repo = _repo(tmp_path, NEVER_STARTS)
+    assert cli("render", "-C", str(repo)) == 1
+    err = capsys.readouterr().err
+    assert "experiments/fidelity.yaml:5:" in err and "spec.parameters[0].feasibleSpace.min" in err
+    assert "no trial is ever created" in err and not (repo / "base").exists()
+    assert cli("validate", "--output=json", str(repo / "experiments" / "fidelity.yaml")) == 1
+    [finding] = [f for f in json.loads(capsys.readouterr().out) if f["severity"] == "error"]
+    assert (finding["rule"], finding["line"]) == ("never-starts-service", 5)
+    good = _repo(tmp_path / "good", SPEC)
+    assert cli("render", "-C", str(good), "-q") == 0
+    (good / "experiments" / "fidelity.yaml").write_text(NEVER_STARTS)
+    capsys.readouterr()
+    assert cli("check", "-C", str(good)) == 1
+    out = capsys.readouterr()
+    assert "[never-starts-service]" in out.out + out.err

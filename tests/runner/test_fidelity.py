@@ -236,6 +236,7 @@ def test_results_are_an_optuna_study_that_resume_continues(tmp_path, capsys):
     import optuna
 
     exp = experiment(["sh", "-c", "echo accuracy=${trialParameters.x}"], max_trials=2, parallel=2)
+    exp["spec"]["resumePolicy"] = "LongRunning"
     code, records, text = run_cli(tmp_path, exp, "--seed", "4", capsys=capsys)
     db = tmp_path / "out" / "study.db"
     assert code == 0 and f"optuna-dashboard sqlite:///{db}" in text
@@ -314,3 +315,85 @@ def test_run_refuses_what_the_early_stopping_service_refuses_with_validates_mess
                       if ": spec.earlyStopping" in line]
     code, records, text = run_cli(tmp_path, exp, capsys=capsys)
     assert code == 1 and records == [] and text == by_validate + "\n"
+
+
+# Katib's restart rules for `run --resume` after the Experiment completed
+# (experiment/util/status_util.go IsCompletedExperimentRestartable; validator.go: maxTrialCount > status.trials)
+
+ECHO_X = ["sh", "-c", "echo accuracy=${trialParameters.x}"]
+
+
+def test_a_completed_experiment_with_resume_policy_never_cannot_be_restarted(tmp_path, capsys):
+    exp = experiment(ECHO_X, max_trials=2, parallel=2)
+    assert run_cli(tmp_path, exp, "--seed", "1")[0] == 0
+    before = (tmp_path / "out" / "trials.jsonl").read_text()
+    code, records, text = run_cli(tmp_path, exp, "--resume", "--max-trials", "4", capsys=capsys)
+    assert code == 2 and "with resumePolicy Never Katib cannot restart it" in text
+    assert (tmp_path / "out" / "trials.jsonl").read_text() == before and len(records) == 2
+
+
+def test_only_an_experiment_that_reached_max_trials_restarts(tmp_path, capsys):
+    exp = experiment(ECHO_X, max_trials=3, parallel=1, goal=0.0)  # the first trial reaches the goal
+    exp["spec"]["resumePolicy"] = "LongRunning"
+    assert run_cli(tmp_path, exp)[0] == 0
+    code, _, text = run_cli(tmp_path, exp, "--resume", "--max-trials", "5", capsys=capsys)
+    assert code == 2 and "(Succeeded, ExperimentGoalReached)" in text and "reaching maxTrialCount" in text
+
+
+def test_a_restart_needs_max_trials_above_the_trials_so_far(tmp_path, capsys):
+    exp = experiment(ECHO_X, max_trials=2, parallel=2)
+    exp["spec"]["resumePolicy"] = "FromVolume"
+    assert run_cli(tmp_path, exp)[0] == 0
+    code, _, text = run_cli(tmp_path, exp, "--resume", capsys=capsys)
+    assert code == 2 and "raised above 2" in text and "--max-trials" in text
+
+
+@pytest.mark.parametrize("algorithm", ["random", "grid"])
+def test_a_long_running_restart_continues_with_new_suggestions(tmp_path, algorithm):
+    """LongRunning keeps the suggestion service, and its state, running: the restart draws new points."""
+    params = [{"name": "x", "parameterType": "double",
+               "feasibleSpace": {"min": "0.1", "max": "0.9", **({"step": "0.1"} if algorithm == "grid" else {})}}]
+    exp = experiment(ECHO_X, max_trials=4, parallel=2, parameters=params, algorithm=algorithm)
+    exp["spec"]["resumePolicy"] = "LongRunning"
+    code, first, _ = run_cli(tmp_path, exp, "--seed", "3")
+    assert code == 0 and len(first) == 4
+    code, records, _ = run_cli(tmp_path, exp, "--resume", "--max-trials", "8")
+    assert code == 0 and len(records) == 8
+    old, new = [r.parameters["x"] for r in records[:4]], [r.parameters["x"] for r in records[4:]]
+    assert not set(old) & set(new) and len(set(new)) == 4
+
+
+def test_a_nan_objective_first_keeps_the_goal_from_ever_being_reached(tmp_path, capsys):
+    """status_util.go updateTrialsSummary: a NaN best is never beaten (no comparison with NaN holds) and never
+    meets the goal, so the Experiment runs to maxTrialCount although later trials pass the goal."""
+    script = "printf '{\"accuracy\": \"%s\"}\\n' ${trialParameters.q} > /var/log/katib/metrics.json"
+    exp = experiment(["sh", "-c", script], parameters=discrete("NaN", "0.95", "0.97"), algorithm="grid",
+                     max_trials=3, parallel=1, goal=0.9, collector=FILE_JSON)
+    seed = grid_seed(exp, lambda order: order[0] == "NaN")
+    code, records, text = run_cli(tmp_path, exp, "--seed", str(seed), capsys=capsys)
+    status = yaml.safe_load((tmp_path / "out" / "status.yaml").read_text())["status"]
+    assert code == 0 and len(records) == 3
+    assert status["conditions"][0]["reason"] == "ExperimentMaxTrialsReached"
+    assert status["currentOptimalTrial"]["bestTrialName"] == "t-001"
+    assert records[0].metrics["accuracy"] == {"min": "NaN", "max": "NaN", "latest": "NaN"}
+    assert "the goal is never reached" in text
+
+
+def test_json_timestamps_are_read_as_katib_splits_them(tmp_path):
+    """parseTimestamp reads the digits after the point as nanoseconds: 10.123456 is 10 s + 123456 ns and 10.9 is
+    10 s + 9 ns, so the first line is the later one (the DB keeps microseconds), and `null` is skipped."""
+    script = ("printf '{\"accuracy\": \"0.2\", \"timestamp\": 10.123456}\\n{\"accuracy\": \"0.7\", "
+              "\"timestamp\": 10.9}\\nnull\\n' > /var/log/katib/metrics.json # ${trialParameters.x}")
+    exp = experiment(["sh", "-c", script], max_trials=1, parallel=1, collector=FILE_JSON,
+                     strategies=[{"name": "accuracy", "value": "latest"}])
+    code, (r,), _ = run_cli(tmp_path, exp)
+    assert (r.status, r.objective) == ("Succeeded", 0.2)
+
+
+def test_run_refuses_an_experiment_that_never_starts_with_validates_message(tmp_path, capsys):
+    """runner/admission.py: what never starts on Katib (skopt's log-uniform prior over a range holding 0) does not
+    run locally either."""
+    exp = experiment(ECHO_X, algorithm="bayesianoptimization",
+                     parameters=[{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0", "max": "1"}}])
+    code, records, text = run_cli(tmp_path, exp, capsys=capsys)
+    assert code == 1 and records == [] and "spec.parameters[0].feasibleSpace.min" in text and "log-uniform" in text

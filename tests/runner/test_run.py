@@ -214,6 +214,7 @@ def test_a_command_that_does_not_exist_fails_the_trial(tmp_path):
 
 def test_existing_results_need_resume(tmp_path):
     exp = experiment(["sh", "-c", "echo accuracy=0.5 ${trialParameters.x}"], max_trials=2)
+    exp["spec"]["resumePolicy"] = "LongRunning"  # a completed Experiment restarts only then
     run_experiment(exp, options(tmp_path))
     with pytest.raises(UserError, match="pass --resume"):
         run_experiment(exp, options(tmp_path))

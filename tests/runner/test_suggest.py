@@ -38,13 +38,23 @@ def drive(suggester, n, objective=lambda a: float(a["lr"])):
     return seen
 
 
-def in_space(a):
+def in_space(a, algorithm="random"):
     lr, layers, dropout = float(a["lr"]), int(a["layers"]), float(a["dropout"])
     assert 0.0001 <= lr <= 0.1
+    assert a["opt"] in ("sgd", "adam")
+    if algorithm == "bayesianoptimization":  # Katib's skopt service ignores steps (skopt/base_service.py)
+        assert 2 <= layers <= 10 and 0.1 <= dropout <= 0.5
+        return
     assert layers in (2, 4, 6, 8, 10)
     assert 0.1 <= dropout <= 0.5 and math.isclose(round((dropout - 0.1) / 0.05), (dropout - 0.1) / 0.05, abs_tol=1e-9)
-    assert len(a["dropout"]) <= 4  # stepped doubles are printed at the step's precision: "0.35"
-    assert a["opt"] in ("sgd", "adam")
+    # The text is the service's own arithmetic, not rounded to the step: hyperopt's round(v / q) * q,
+    # goptuna's floor((v - low) / q + 0.5) * q + low printed without an exponent, optuna's value as it is.
+    if algorithm in ("random", "tpe"):
+        assert dropout == round(dropout / 0.05) * 0.05 and a["dropout"] == repr(dropout)
+    elif algorithm in ("cmaes", "sobol"):
+        assert "e" not in a["lr"] and dropout == math.floor((dropout - 0.1) / 0.05 + 0.5) * 0.05 + 0.1
+    else:
+        assert a["dropout"] == repr(dropout)
 
 
 @pytest.mark.parametrize("algorithm", AVAILABLE)
@@ -60,7 +70,7 @@ def test_every_local_algorithm_suggests_inside_the_space(algorithm):
     assert len(got) == n
     for a in got:
         assert list(a) == ["lr", "layers", "dropout", "opt"]
-        in_space(a)
+        in_space(a, algorithm)
 
 
 def test_grid_enumerates_the_tutorial_space_once_then_is_exhausted():
@@ -75,6 +85,27 @@ def test_grid_enumerates_the_tutorial_space_once_then_is_exhausted():
     assert {a["C"] for a in got} == {"0.01", "0.50", "1.00"}  # the spec's own strings
     assert s.exhausted and s.ask() is None
     assert any("grid has 27 combinations; maxTrialCount 30" in n for n in notes)
+
+
+def test_grid_doubles_are_numpys_values_as_the_optuna_service_sends_them():
+    """internal/search_space.py convert_to_combinations (numpy.arange, computed here with numpy itself), sent
+    as str(float) (internal/trial.py Assignment.generate): 0.30000000000000004, not 0.3."""
+    import numpy as np
+
+    p = plan([{"name": "x", "parameterType": "double", "feasibleSpace": {"min": "0.1", "max": "0.5", "step": "0.1"}}],
+             "grid")
+    got = {a["x"] for a in drive(make_suggester(p, seed=1, notes=[]), 10, objective=lambda a: 0.0)}
+    values = np.arange(0.1, 0.5 + 0.1, 0.1)
+    values = values[:-1] if values[-1] > 0.5 else values
+    assert got == {str(float(v)) for v in values} and "0.30000000000000004" in got
+
+
+def test_goptuna_writes_doubles_without_an_exponent():
+    """goptuna/sample.go: strconv.FormatFloat(v, 'f', -1, 64)."""
+    params = [{"name": "a", "parameterType": "double", "feasibleSpace": {"min": "0.000001", "max": "0.00002"}},
+              {"name": "b", "parameterType": "double", "feasibleSpace": {"min": "1", "max": "2"}}]
+    got = drive(make_suggester(plan(params, "sobol"), seed=3, notes=[]), 4, objective=lambda a: 0.0)
+    assert all("e" not in a["a"] and a["a"].startswith("0.0000") for a in got)
 
 
 def test_grid_stays_distinct_while_trials_run_in_parallel():

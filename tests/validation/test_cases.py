@@ -137,12 +137,17 @@ def test_case_through_cli(path: Path, output: str) -> None:
 FIDELITY_RULES = ["katib-job-roundtrip", "katib-unused-parameter", "primary-container", "experiment-name-dot",
                   "k8s-name", "metrics-filter-groups", "search-space", "katib-collector-config",
                   "katib-algorithm-settings", "katib-early-stopping-settings", "katib-namespace-label",
-                  "katib-command-wrap", "pod-security-sidecar"]
+                  "katib-command-wrap", "pod-security-sidecar", "metrics-filter-crash", "metrics-filter-unused",
+                  "pod-webhook"]
+# Experiments Katib accepts that never start a trial (validation/never_starts.py).
+NEVER_STARTS_RULES = ["never-starts-service", "suggestion-stalls", "never-starts-metadata", "never-starts-value",
+                      "never-starts-suggestion-volume", "never-starts-nas-reference", "never-starts-trial-name"]
 
 
 def test_every_rule_has_a_negative_case() -> None:
     covered = {p.parts[-3] for p in CASE_FILES if p.parts[-2] == "negative"}
-    missing = [r for r in (*WEBHOOK_RULES, *KUBERNETES_RULES, *FIDELITY_RULES, "schema") if r not in covered]
+    missing = [r for r in (*WEBHOOK_RULES, *KUBERNETES_RULES, *FIDELITY_RULES, *NEVER_STARTS_RULES, "schema")
+               if r not in covered]
     assert not missing
 
 
@@ -150,3 +155,12 @@ def test_misspelt_field_suggests_the_right_name() -> None:
     case = Case(CASES / "schema" / "negative" / "max-trial-counts.yaml")
     [finding] = validate_paths([str(case.path)]).findings
     assert "did you mean `maxTrialCount`?" in finding.message
+
+
+def test_every_katib_rule_is_in_the_rule_table() -> None:
+    """docs/katib-rules.md names each rule id with what Katib does and where in its source."""
+    table = (CASES.parents[2] / "docs" / "katib-rules.md").read_text()
+    rows = {line.split("|")[1].strip() for line in table.splitlines() if line.startswith("| `")}
+    missing = [r for r in (*WEBHOOK_RULES, *FIDELITY_RULES, *NEVER_STARTS_RULES)
+               if not any(f"`{r}`" in row or (r.startswith("k8s-") and "`k8s-*`" in row) for row in rows)]
+    assert not missing

@@ -11,6 +11,8 @@ from ..safetext import clean_lines
 
 ADDED, REMOVED, UNCHANGED, UPDATED, REPLACED = "added", "removed", "unchanged", "updated in place", "replaced"
 ACTIONS = (ADDED, REPLACED, UPDATED, REMOVED, UNCHANGED)
+# plan's exit status when it prints that Katib will refuse a sync (needs --live); 1 is broken specs, 2 usage.
+EXIT_REFUSED = 3
 
 
 @dataclass
@@ -57,6 +59,7 @@ class ExperimentPlan:
     refused: list[str] = field(default_factory=list)  # Katib's webhook will refuse the sync (live state)
     live: LiveSummary | None = None
     profile: str = ""  # the profile this Experiment is deployed under (a spec may deploy under several)
+    summary: str = ""  # added: what it runs, in one line (algorithm, objective, parameters, budget, image)
 
     @property
     def gpus(self) -> int:
@@ -73,6 +76,12 @@ class Plan:
     base: str
     experiments: list[ExperimentPlan]
     live_source: str | None = None
+    deploy: list[Any] = field(default_factory=list)  # deploy_changes.DeployChange: deploy/ objects changed
+
+    @property
+    def refused(self) -> bool:
+        """Katib will refuse at least one sync (known only with live state): plan exits EXIT_REFUSED."""
+        return any(e.refused for e in self.experiments)
 
     @property
     def gpu_total(self) -> int:
@@ -93,8 +102,8 @@ class Plan:
             for dep in d["deployments"] + d["old_deployments"]:
                 dep["gpus"] = dep["gpus_per_trial"] * dep["parallel"]
             experiments.append(d)
-        return {"base": self.base, "live": self.live_source, "gpu_total": self.gpu_total,
-                "gpu_kept": self.gpu_kept, "experiments": experiments}
+        return {"base": self.base, "live": self.live_source, "refused": self.refused, "gpu_total": self.gpu_total,
+                "gpu_kept": self.gpu_kept, "experiments": experiments, "deploy": [asdict(d) for d in self.deploy]}
 
     def to_json(self) -> str:
         return clean_lines(json.dumps(self.to_dict(), indent=2)) + "\n"  # JSON's own escapes: the data is kept

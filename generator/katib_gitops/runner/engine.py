@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import math
 import os
 import signal
 import threading
@@ -29,13 +30,13 @@ from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 from . import executor as ex
-from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED, FAILED, KILLED,
+from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED, FAILED, KILLED, MAX_TRIALS_REACHED,
                         METRICS_UNAVAILABLE, SUCCEEDED, Condition, Counts, MedianStop, StopRule,
                         experiment_condition)
 from .metrics import MetricsError, Report, Tail, make_parser, metrics_json, objective_values, parse_text, summarize
 from .plan import Plan, plan_from_experiment
 from .progress import Progress
-from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialRecord, best_trial,
+from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialRecord, katib_best, objective_text,
                       is_interrupted, outstanding_kills, read_run_info, status_document, summary_text,
                       write_run_info, STATUS_FILE)
 from .rundir import STATE_FILE, RunDirectory, usage_error
@@ -147,6 +148,10 @@ class Runner:
         self.records: list[TrialRecord] = []
         self.counts = Counts()
         self.best: TrialRecord | None = None
+        self.goal_reached = False
+        self.nan_noted = False
+        self.objective_texts: dict[str, str] = {}  # objective_text of each finished record, by name
+        self.progress: Progress | None = None
         self.running: dict[str, _Active] = {}
         self.next_index = 1
         self.reruns: list[TrialRecord] = []
@@ -175,13 +180,14 @@ class Runner:
         stored = self.store.names_in_storage() if options.resume else set()
         if options.resume:
             self._check_same_experiment(info)
+            self._check_restartable(info, previous)
         elif self._holds_a_run():
             raise usage_error(f"{self.out} already holds a run: pass --resume to continue it, "
                               "or --out for a new run", plan.source)
         if leftovers is not None:
             previous = previous + self._stop_leftovers(leftovers, previous)
         self.seed = resolve_seed(plan, options.seed, info.get("seed"))
-        self.suggester: Suggester = make_suggester(plan, self.seed, self.notes)
+        self.suggester: Suggester = make_suggester(plan, self.seed, self.notes, finished=len(previous))
         self.medianstop = MedianStop.from_plan(plan)
         per_trial = options.gpus_per_trial if options.gpus_per_trial is not None else plan.template.gpus
         self.gpus, gpu_note = ex.gpu_pool(per_trial, options.gpus, options.profile, plan.source)
@@ -296,6 +302,37 @@ class Runner:
                 raise usage_error(f"cannot resume: {self.out} holds a run of {key} {theirs!r}, "
                                   f"not {ours!r}", self.plan.source)
 
+    def _check_restartable(self, info: Mapping[str, Any], previous: list[TrialRecord]) -> None:
+        """Katib's restart rules for a run that completed (its condition is in run.json).
+
+        Only an Experiment that Succeeded by reaching maxTrialCount with resumePolicy LongRunning or FromVolume
+        can be restarted (experiment/util/status_util.go IsCompletedExperimentRestartable), by a maxTrialCount
+        above the trials it has (validator.go ValidateExperiment; experiment_controller.go Reconcile). An
+        interrupted run is not a completed Experiment: --resume always continues it.
+        """
+        condition = info.get("condition")
+        if not isinstance(condition, dict) or condition.get("type") not in (EXPERIMENT_SUCCEEDED, "Failed"):
+            return
+        reason = condition.get("reason")
+        policy = self.plan.resume_policy
+        if condition["type"] != EXPERIMENT_SUCCEEDED or reason != MAX_TRIALS_REACHED:
+            raise usage_error(f"cannot resume: the Experiment completed ({condition['type']}, {reason}), and Katib "
+                              "restarts only an Experiment that Succeeded by reaching maxTrialCount "
+                              "(status_util.go IsCompletedExperimentRestartable); start a new run with --out",
+                              self.plan.source)
+        if policy not in ("LongRunning", "FromVolume"):
+            raise usage_error(f"cannot resume: the Experiment completed, and with resumePolicy {policy} Katib "
+                              "cannot restart it (status_util.go IsCompletedExperimentRestartable): set resumePolicy "
+                              "LongRunning or FromVolume, or start a new run with --out", self.plan.source)
+        trials = sum(1 for r in previous if not is_interrupted(r))
+        if self.plan.max_trial_count is not None and self.plan.max_trial_count <= trials:
+            raise usage_error(f"cannot resume: the Experiment completed with {trials} trials; Katib restarts it when "
+                              f"maxTrialCount is raised above {trials} (validator.go: maxTrialCount must be greater "
+                              "than status.trials): pass --max-trials", self.plan.source)
+        limit = "" if self.plan.max_trial_count is None else f" up to maxTrialCount {self.plan.max_trial_count}"
+        self.notes.append(f"restarting the completed Experiment (resumePolicy {policy}): new trials{limit}, "
+                          "with new suggestions")
+
     def _replay(self, previous: list[TrialRecord]) -> None:
         if not previous:
             return
@@ -305,7 +342,7 @@ class Runner:
         for r in previous:
             if not is_interrupted(r):
                 self.counts.add(r.status)
-        self.best = best_trial(self.plan, previous)
+        self._rank()
         self.next_index = max(r.index for r in previous) + 1
         history = []
         for r in previous:
@@ -391,7 +428,8 @@ class Runner:
                 self._reap(waiter)
                 if condition is None:
                     condition = experiment_condition(plan, self.counts, self._best_value(),
-                                                     self.suggester.exhausted, self._space_size())
+                                                     self.suggester.exhausted, self._space_size(),
+                                                     self.goal_reached)
                     if condition is not None:
                         self._on_condition(condition)
                 if condition is not None:
@@ -408,7 +446,7 @@ class Runner:
                         break
                     if not self.running:
                         condition = experiment_condition(plan, self.counts, self._best_value(), True,
-                                                         self._space_size())
+                                                         self._space_size(), self.goal_reached)
                         break
                 progress.update(self.counts, self._best_pair())
                 watching = self.options.tty or any(a.rule for a in self.running.values())
@@ -476,11 +514,27 @@ class Runner:
     def _space_size(self) -> int | None:
         return getattr(self.suggester, "grid_size", None)
 
+    def _rank(self) -> None:
+        """currentOptimalTrial and the goal, as Katib's controller decides them (results.katib_best)."""
+        for r in self.records:
+            if r.name not in self.objective_texts:
+                self.objective_texts[r.name] = objective_text(self.plan, r)
+        ranked = katib_best(self.plan, self.records, self.objective_texts)
+        self.best, self.goal_reached = ranked.trial, ranked.goal_reached
+        if ranked.trial is not None and math.isnan(ranked.value) and not self.nan_noted:
+            self.nan_noted = True
+            note = (f"{ranked.trial.name} reported {self.plan.objective.metric} NaN first: Katib's controller "
+                    "compares every later value with it, and no comparison with NaN holds, so that trial stays "
+                    "the best and the goal is never reached (status_util.go updateTrialsSummary)")
+            self.notes.append(note)
+            if self.progress is not None:
+                self.progress.note(note)
+
     def _best_value(self) -> float | None:
         return self.best.objective if self.best else None
 
     def _best_pair(self):
-        return (self.best.name, self.best.objective) if self.best else None
+        return (self.best.name, self.best.objective) if self.best and self.best.objective is not None else None
 
     def _new_trial_dir(self) -> tuple[str, int, Path]:
         """The next unused name: a directory that already exists is never written into again."""
@@ -650,9 +704,7 @@ class Runner:
         self.suggester.tell(active.suggestion, state, objective)
         if status == SUCCEEDED and self.medianstop is not None:
             self.medianstop.add_succeeded(record.name, objective_values(reports, plan.objective.metric))
-        if objective is not None and status in (SUCCEEDED, EARLY_STOPPED) and (
-                self.best is None or plan.objective.better(objective, self.best.objective)):
-            self.best = record
+        self._rank()
         self.progress.trial_finished(record.name, status, objective, duration, message)
         if status == FAILED:
             self.progress.trial_output(self._output_tail(active.cmd), self._log_paths(active.cmd))
@@ -691,7 +743,7 @@ class Runner:
                 counts.add(r.status)
         files: list[tuple[str, Path | str]] = [("Results", self.results.path)]
         (self.out / STATUS_FILE).write_text(
-            dump(status_document(plan, condition, counts, self.best, self.records)), encoding="utf-8")
+            dump(status_document(plan, condition, counts, self.best, self.records, _now())), encoding="utf-8")
         files.append(("Status", self.out / STATUS_FILE))
         plot_file = html_file = None
         if self.options.plot and self.records:
@@ -709,6 +761,10 @@ class Runner:
                                            if condition.type != EXPERIMENT_RUNNING else "")
         if self.options.html and plot_file is not None:
             files.append(("Report", self.out / HTML_FILE))
+        if not interrupted:
+            # What --resume checks Katib's restart rules against (an interrupted run has no condition yet).
+            write_run_info(self.out, {**read_run_info(self.out),
+                                      "condition": {"type": condition.type, "reason": condition.reason}})
         summary = summary_text(plan, condition, counts, self.best, files,
                                interrupted=len(outstanding_kills(self.records)), finish_note=finish_note)
         if self.options.html and plot_file is not None:

@@ -27,6 +27,7 @@ TRIAL_STATUSES = (SUCCEEDED, FAILED, METRICS_UNAVAILABLE, EARLY_STOPPED, KILLED)
 EXPERIMENT_SUCCEEDED = "Succeeded"
 EXPERIMENT_FAILED = "Failed"
 EXPERIMENT_RUNNING = "Running"
+MAX_TRIALS_REACHED = "ExperimentMaxTrialsReached"
 
 
 @dataclass(frozen=True)
@@ -69,20 +70,23 @@ class Counts:
 
 
 def experiment_condition(
-    plan: Plan, counts: Counts, best: float | None, exhausted: bool, space_size: int | None = None
+    plan: Plan, counts: Counts, best: float | None, exhausted: bool, space_size: int | None = None,
+    goal_reached: bool | None = None,
 ) -> Condition | None:
-    """The experiment's terminal condition, or None while it keeps running."""
+    """The experiment's terminal condition, or None while it keeps running. goal_reached: as Katib's
+    controller decides it (results.katib_best); without it, best is compared with the goal."""
     obj = plan.objective
-    if best is not None and obj.reached(best):
+    if goal_reached if goal_reached is not None else (best is not None and obj.reached(best)):
+        shown = f" ({best:g})" if best is not None else ""
         return Condition(EXPERIMENT_SUCCEEDED, "ExperimentGoalReached",
                          f"objective goal {obj.metric} {'>=' if obj.maximize else '<='} "
-                         f"{obj.goal:g} reached ({best:g})")
+                         f"{obj.goal:g} reached{shown}")
     limit = plan.max_failed_trial_count
     if limit is not None and counts.failed_total > 0 and counts.failed_total >= limit:
         return Condition(EXPERIMENT_FAILED, "ExperimentFailed",
                          f"{counts.failed_total} trials failed (maxFailedTrialCount {limit})")
     if plan.max_trial_count is not None and counts.completed >= plan.max_trial_count:
-        return Condition(EXPERIMENT_SUCCEEDED, "ExperimentMaxTrialsReached",
+        return Condition(EXPERIMENT_SUCCEEDED, MAX_TRIALS_REACHED,
                          f"{counts.completed} trials completed (maxTrialCount {plan.max_trial_count})")
     if exhausted and counts.running == 0:
         return Condition(EXPERIMENT_RUNNING, SUGGESTION_END,

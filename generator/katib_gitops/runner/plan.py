@@ -114,6 +114,7 @@ class Plan:
     collector: Collector
     template: TrialTemplate
     source: str = "-"
+    resume_policy: str = "Never"  # the mutating webhook's default
 
     def error(self, message: str, path: tuple[PathPart, ...] = ()) -> UserError:
         return UserError(Finding(message, path, file=self.source))
@@ -206,6 +207,7 @@ def plan_from_experiment(experiment: Mapping[str, Any], source: str = "-") -> Pl
         collector=_collector(r, spec),
         template=_template(r, spec, {p.name for p in parameters}),
         source=source,
+        resume_policy=r.string(spec.get("resumePolicy"), ("spec", "resumePolicy"), required=False) or "Never",
     )
 
 

@@ -11,16 +11,20 @@ from __future__ import annotations
 import json
 import os
 import re
+from functools import lru_cache
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..findings import Finding, UserError
 from ..safetext import clean
-from .lifecycle import EARLY_STOPPED, KILLED, SUCCEEDED, TRIAL_STATUSES, Condition, Counts
+from .lifecycle import (EARLY_STOPPED, EXPERIMENT_FAILED, EXPERIMENT_SUCCEEDED, KILLED, SUCCEEDED, TRIAL_STATUSES,
+                        Condition, Counts)
+from .metrics import MetricSummary, katib_number
 from .plan import Plan
 
 TRIALS_FILE = "trials.jsonl"
+UNAVAILABLE = "unavailable"  # consts.UnavailableMetricValue
 # A trial name read back from trials.jsonl becomes a directory name under
 # trials/: nothing in it may name another path.
 TRIAL_NAME = re.compile(r"[a-z0-9]([-a-z0-9.]{0,250}[a-z0-9])?")
@@ -236,15 +240,68 @@ INTERRUPTED = "stopped by the user (interrupted)"
 RUNNER_DIED = "the runner died while this trial ran; --resume stopped what was left of it"
 
 
-def best_trial(plan: Plan, records: Iterable[TrialRecord]) -> TrialRecord | None:
-    """Katib's currentOptimalTrial: the best objective among trials with an observation."""
-    best = None
-    for r in records:
-        if r.status not in (SUCCEEDED, EARLY_STOPPED) or r.objective is None:
+@dataclass(frozen=True)
+class Best:
+    """status_util.go updateTrialsSummary's outcome: currentOptimalTrial, the value it compares with, and
+    whether the objective's goal counts as reached."""
+
+    trial: TrialRecord | None = None
+    value: float = 0.0
+    goal_reached: bool = False
+
+
+def objective_text(plan: Plan, record: TrialRecord) -> str:
+    """status_util.go getObjectiveMetricValue over a stored trial: the objective strategy's value as Katib holds
+    it, "unavailable" without one (and for trials the runner itself interrupted)."""
+    obj = plan.objective
+    m = record.metrics.get(obj.metric)
+    if is_interrupted(record) or not isinstance(m, dict):
+        return UNAVAILABLE
+    strategy = obj.strategies.get(obj.metric, "max" if obj.maximize else "min")
+    return MetricSummary(*(_text(m.get(k)) for k in ("min", "max", "latest"))).pick_text(strategy)
+
+
+def katib_best(plan: Plan, records: Iterable[TrialRecord],
+               texts: Mapping[str, str] | None = None) -> Best:
+    """experiment/util/status_util.go updateTrialsSummary over the trials, in the order the API lists them (by
+    name): each trial's objective text (getObjectiveMetricValue) read by strconv.ParseFloat; the first number
+    sets the best, a strictly better one replaces it, and the goal is reached once the best meets it. A text
+    that is not a number makes its trial the best without changing the value (which then starts at 0); a NaN
+    first is never beaten and never meets the goal. texts: objective_text of each record by name, when the
+    caller keeps them."""
+    obj = plan.objective
+    best, value, reached = None, 0.0, False
+    index = -1
+    for r in sorted(records, key=lambda r: r.name):
+        text = texts[r.name] if texts is not None and r.name in texts else objective_text(plan, r)
+        if text == UNAVAILABLE:
             continue
-        if best is None or plan.objective.better(r.objective, best.objective):
-            best = r
-    return best
+        number = _katib_number(text)
+        if number is None:
+            best, index = r, 0
+            continue
+        if index == -1:
+            best, value, index = r, number, 0
+        if (number > value) if obj.maximize else (number < value):
+            best, value = r, number
+        if obj.goal is not None and ((value >= obj.goal) if obj.maximize else (value <= obj.goal)):
+            reached = True
+    return Best(best, value, reached)
+
+
+_katib_number = lru_cache(maxsize=8192)(katib_number)  # each finished trial ranks them all again
+
+
+def _text(value: Any) -> str:
+    """A stored metric back as the text Katib holds: numbers in Python's shortest form, text as reported."""
+    if isinstance(value, bool) or value is None:
+        return UNAVAILABLE
+    return repr(float(value)) if isinstance(value, (int, float)) else str(value)
+
+
+def best_trial(plan: Plan, records: Iterable[TrialRecord]) -> TrialRecord | None:
+    """Katib's currentOptimalTrial (``katib_best``)."""
+    return katib_best(plan, records).trial
 
 
 def counts_of(records: Iterable[TrialRecord], ignore: set[str] = frozenset()) -> Counts:
@@ -261,11 +318,18 @@ def _fmt(value: float | str) -> str:
 
 
 def status_document(plan: Plan, condition: Condition, counts: Counts,
-                    best: TrialRecord | None, records: Sequence[TrialRecord]) -> dict:
-    """The experiment's status as Katib reports it (field names as in the API)."""
+                    best: TrialRecord | None, records: Sequence[TrialRecord], now: str = "") -> dict:
+    """The experiment's status as Katib reports it (field names as in the API), with the spec's objective and
+    counts as run (what ``katib-gitops results`` ranks the best trial by, as for a live Experiment).
+
+    startTime is the first trial's start; completionTime, set only once the Experiment Succeeded or Failed
+    (experiment/util/status_util.go UpdateExperimentStatusCondition), is now, the time of this report.
+    """
+    starts = sorted(r.start for r in records if r.start)
     status: dict[str, Any] = {
+        "startTime": starts[0] if starts else now,
         "conditions": [{"type": condition.type, "status": "True", "reason": condition.reason,
-                        "message": condition.message}],
+                        "message": condition.message, "lastUpdateTime": now, "lastTransitionTime": now}],
         "trials": counts.completed + counts.running,
         "trialsSucceeded": counts.succeeded,
         "trialsFailed": counts.failed,
@@ -289,8 +353,23 @@ def status_document(plan: Plan, condition: Condition, counts: Counts,
                 for m in plan.objective.metric_names if (v := best.metrics.get(m))
             ]},
         }
+    if condition.type in (EXPERIMENT_SUCCEEDED, EXPERIMENT_FAILED):
+        status["completionTime"] = now
+    status["lastReconcileTime"] = now
+    obj = plan.objective
+    objective: dict[str, Any] = {"type": obj.type, "objectiveMetricName": obj.metric}
+    if obj.goal is not None:
+        objective["goal"] = obj.goal
+    if obj.additional:
+        objective["additionalMetricNames"] = list(obj.additional)
+    objective["metricStrategies"] = [{"name": m, "value": obj.strategies.get(m, "max" if obj.maximize else "min")}
+                                     for m in obj.metric_names]
+    spec: dict[str, Any] = {"objective": objective, "parallelTrialCount": plan.parallel_trial_count}
+    for key, value in (("maxTrialCount", plan.max_trial_count), ("maxFailedTrialCount", plan.max_failed_trial_count)):
+        if value is not None:
+            spec[key] = value
     return {"apiVersion": "kubeflow.org/v1beta1", "kind": "Experiment",
-            "metadata": {"name": plan.name, "namespace": plan.namespace}, "status": status}
+            "metadata": {"name": plan.name, "namespace": plan.namespace}, "spec": spec, "status": status}
 
 
 def summary_text(plan: Plan, condition: Condition, counts: Counts, best: TrialRecord | None,

@@ -34,9 +34,9 @@ import math
 import random
 import warnings
 from dataclasses import dataclass, field
-from decimal import Decimal
 from typing import Any, Callable, Mapping, Sequence
 
+from ..searchspace import SERVICE, grid_doubles, grid_ints, hyperopt_quantized, python_text, service_text
 from .plan import Parameter, Plan
 
 AVAILABLE = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol", "bayesianoptimization")
@@ -153,21 +153,17 @@ def check_available(plan: Plan) -> None:
 # ---------------------------------------------------------------------------
 # parameters
 
-def _decimals(step: str) -> int:
-    exponent = Decimal(step).normalize().as_tuple().exponent
-    return max(0, -int(exponent))
-
-
-def format_value(param: Parameter, value: Any) -> str:
-    """The string Katib would substitute for ``value``."""
-    if param.type == "int":
-        return str(int(value))
-    if param.type == "double":
-        number = float(value)
-        if param.step is not None:
-            number = round(number, _decimals(param.step))
-        return repr(number)
-    return str(value)
+def format_value(param: Parameter, value: Any, algorithm: str) -> str:
+    """The text Katib's service for algorithm would send for value (``searchspace.service_text``): Katib
+    substitutes exactly that text into the trial, so a grid double stepped by 0.1 gives `0.30000000000000004`,
+    and cmaes/sobol (goptuna) write no exponent (`0.00001`)."""
+    if param.type == "double" and param.step is not None and SERVICE.get(algorithm) == "hyperopt":
+        # hyperopt quantizes with round(v / q) * q; keep Optuna's own point when that leaves the range
+        quantized = hyperopt_quantized(float(value), float(param.step))
+        if not float(param.min) <= quantized <= float(param.max):
+            return python_text(float(value))
+    low = param.min if param.type == "double" else None
+    return service_text(algorithm, param.type, value, low, param.step)
 
 
 def _stepped_high(low: float, high: float, step: float) -> float:
@@ -176,17 +172,21 @@ def _stepped_high(low: float, high: float, step: float) -> float:
 
 
 def grid_values(param: Parameter, plan: Plan) -> list:
+    """The values internal/search_space.py convert_to_combinations gives the optuna service's GridSampler:
+    the spec's strings, range(min, max + 1, step or 1), or numpy.arange(min, max + step, step) without a last
+    value above max, value for value."""
     if param.values:
         return list(param.values)
     if param.type == "int":
-        lo, hi = int(param.min), int(param.max)
-        return list(range(lo, hi + 1, int(param.step or 1)))
+        return list(grid_ints(param.min, param.max, param.step))
     if param.step is None:
         raise plan.error(f"grid needs a step for double parameter {param.name!r}",
                          (*param.path, "feasibleSpace", "step"))
-    lo, step = float(param.min), float(param.step)
-    count = int(math.floor((float(param.max) - lo) / step + 1e-9)) + 1
-    return [round(lo + i * step, _decimals(param.step)) for i in range(count)]
+    try:
+        return grid_doubles(param.min, param.max, param.step)
+    except IndexError:
+        raise plan.error(f"numpy.arange gives no grid point for {param.name!r}",
+                         (*param.path, "feasibleSpace")) from None
 
 
 def optuna_distributions(plan: Plan, notes: list[str]) -> dict:
@@ -254,6 +254,9 @@ def _quiet():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", ExperimentalWarning)
         warnings.simplefilter("ignore", FutureWarning)
+        # GridSampler warns when numpy's arithmetic puts a grid value a rounding error past the range; Katib's
+        # optuna service uses the value all the same.
+        warnings.filterwarnings("ignore", message="The value .* is out of range")
         yield
 
 
@@ -278,11 +281,28 @@ class OptunaSuggester(Suggester):
         return tuple(assignments[n] for n in self.params)
 
     def _internal(self, assignments: Mapping[str, str]) -> dict:
+        """Optuna's values for assignments as Katib's service wrote them (a stepped double back on Optuna's
+        grid: the service's arithmetic may put it a rounding error, or hyperopt's quantization a step, away)."""
         out = {}
         for name, text in assignments.items():
             p = self.params[name]
-            out[name] = int(text) if p.type == "int" else float(text) if p.type == "double" else text
+            if p.type == "int":
+                out[name] = int(text)
+            elif p.type == "double":
+                out[name] = self._on_distribution(name, float(text))
+            else:
+                out[name] = text
         return out
+
+    def _on_distribution(self, name: str, value: float) -> float:
+        dist = self.distributions.get(name)
+        step = getattr(dist, "step", None)
+        if self.grid_space is not None and name in self.grid_space:
+            return min(self.grid_space[name], key=lambda v: abs(v - value))
+        if step is None or dist is None:
+            return value
+        k = round((value - dist.low) / step)
+        return min(max(dist.low + k * step, dist.low), dist.high)
 
     @property
     def exhausted(self) -> bool:
@@ -298,7 +318,7 @@ class OptunaSuggester(Suggester):
                 assignments, token = self.pending_requeue.pop(0)
                 self.study.enqueue_trial(self._internal(assignments), skip_if_exists=False)
             trial = self.study.ask(self.distributions)
-        assignments = {n: format_value(p, trial.params[n]) for n, p in self.params.items()}
+        assignments = {n: format_value(p, trial.params[n], self.plan.algorithm.name) for n, p in self.params.items()}
         token = dict(token)
         token["number"] = trial.number
         grid_id = self.study.get_trials(deepcopy=False)[trial.number].system_attrs.get("grid_id")
@@ -358,7 +378,12 @@ class OptunaSuggester(Suggester):
 
 
 class SkoptSuggester(Suggester):
-    """Bayesian optimization with scikit-optimize, as Katib's bayesianoptimization service.
+    """Bayesian optimization with scikit-optimize, over the space Katib's skopt service builds.
+
+    skopt/base_service.py create_optimizer: an int is skopt.space.Integer(min, max), a double
+    skopt.space.Real(min, max, "log-uniform") whatever its distribution, a list a Categorical; steps and
+    distributions are not used. The runner builds the same space, so trials get what the service would
+    suggest (and an Experiment the service cannot build is refused before, see ``never_starts``).
 
     Katib asks the optimizer for a batch; the runner asks one point at a time
     while others run, so pending points are told to a copy of the optimizer
@@ -374,25 +399,15 @@ class SkoptSuggester(Suggester):
         self.params = list(plan.parameters)
         self.sign = -1.0 if plan.objective.maximize else 1.0  # skopt minimizes
         dims = []
-        # Stepped parameters are searched over their step index (skopt has no
-        # step), so every suggestion lies on the grid the spec describes.
-        self.steps: dict[str, tuple[float, float, int]] = {}
+        ignored = [p.name for p in self.params if p.step is not None or p.distribution != "uniform"]
+        if ignored:
+            notes.append(f"the skopt service (bayesianoptimization) ignores step and distribution "
+                         f"({', '.join(ignored)}): ints are searched whole, doubles log-uniformly, as on Katib")
         for p in self.params:
-            log = p.distribution in ("logUniform", "logNormal")
-            if p.distribution in ("normal", "logNormal"):
-                notes.append(f"parameter {p.name}: scikit-optimize has no {p.distribution} prior; "
-                             f"sampled {'log-' if log else ''}uniformly over [{p.min}, {p.max}]")
-            prior = "log-uniform" if log else "uniform"
-            stepped = p.step is not None and not (p.type == "int" and int(p.step) == 1)
-            if p.type in ("int", "double") and stepped:
-                lo, step = float(p.min), float(p.step)
-                count = int(math.floor((float(p.max) - lo) / step + 1e-9)) + 1
-                self.steps[p.name] = (lo, step, count)
-                dims.append(Integer(0, count - 1, name=p.name))
-            elif p.type == "int":
-                dims.append(Integer(int(p.min), int(p.max), prior=prior, name=p.name))
+            if p.type == "int":
+                dims.append(Integer(int(p.min), int(p.max), name=p.name))
             elif p.type == "double":
-                dims.append(Real(float(p.min), float(p.max), prior=prior, name=p.name))
+                dims.append(Real(float(p.min), float(p.max), "log-uniform", name=p.name))
             else:
                 dims.append(Categorical(list(p.values), name=p.name))
         self.rng = random.Random(seed)
@@ -409,21 +424,8 @@ class SkoptSuggester(Suggester):
         self.requeued: list[dict] = []
 
     def _point(self, assignments: Mapping[str, str]) -> list:
-        out = []
-        for p in self.params:
-            text = assignments[p.name]
-            if p.name in self.steps:
-                lo, step, count = self.steps[p.name]
-                out.append(min(count - 1, max(0, round((float(text) - lo) / step))))
-            else:
-                out.append(int(text) if p.type == "int" else float(text) if p.type == "double" else text)
-        return out
-
-    def _value(self, p: Parameter, v: Any) -> Any:
-        if p.name in self.steps:
-            lo, step, _ = self.steps[p.name]
-            return int(lo + v * step) if p.type == "int" else lo + v * step
-        return v
+        return [int(assignments[p.name]) if p.type == "int" else float(assignments[p.name]) if p.type == "double"
+                else assignments[p.name] for p in self.params]
 
     def ask(self) -> Suggestion | None:
         with warnings.catch_warnings():
@@ -443,7 +445,7 @@ class SkoptSuggester(Suggester):
         ident = self.next_id
         self.next_id += 1
         self.pending[ident] = x
-        assignments = {p.name: format_value(p, self._value(p, v)) for p, v in zip(self.params, x)}
+        assignments = {p.name: format_value(p, v, "bayesianoptimization") for p, v in zip(self.params, x)}
         return Suggestion(assignments, {"id": ident})
 
     def tell(self, suggestion: Suggestion, state: str, value: float | None) -> None:
@@ -470,9 +472,19 @@ class SkoptSuggester(Suggester):
         self.requeued.append(dict(assignments))
 
 
-def make_suggester(plan: Plan, seed: int, notes: list[str]) -> Suggester:
-    """The suggester for the plan's algorithm; UserError when it cannot run here."""
+def continued_seed(seed: int, finished: int) -> int:
+    """The sampler's seed for a run that continues after `finished` trials: Katib's service keeps drawing from
+    where it was (LongRunning keeps it running), so a resumed run must not start the seed's stream over and draw
+    the trials it already ran again. Deterministic, so a resumed run can be repeated too."""
+    return seed if finished == 0 else random.Random(f"{seed}/{finished}").randrange(2**31)
+
+
+def make_suggester(plan: Plan, seed: int, notes: list[str], finished: int = 0) -> Suggester:
+    """The suggester for the plan's algorithm; UserError when it cannot run here. finished: how many trials
+    a resumed run already has (its sampler continues instead of repeating them)."""
     check_available(plan)
+    if plan.algorithm.name != "grid":  # GridSampler draws no stream: it skips the grid ids the history used
+        seed = continued_seed(seed, finished)
     settings = read_settings(plan, notes)
     name = plan.algorithm.name
 

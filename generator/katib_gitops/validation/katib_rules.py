@@ -23,7 +23,7 @@ from typing import Any, Iterator, Sequence
 
 from ..findings import ERROR, WARNING, Finding, PathPart
 from ..yamlio import Document
-from . import regex, services
+from . import never_starts, regex, services
 from .access import as_list, as_map
 from .schema import did_you_mean
 
@@ -296,7 +296,9 @@ def rule_9_parameters(c: Checker, spec: dict[str, Any]) -> None:
 
 
 def search_space_values(c: Checker, spec: dict[str, Any]) -> None:
-    """Values the webhook lets through but every suggestion service fails on (rule id `search-space`)."""
+    """Values the webhook lets through that the suggestion services fail on (rule id `search-space`, our lint:
+    hyperband, for one, draws from a reversed range). Text in a discrete list is no problem but for hyperband
+    (never_starts)."""
     for i, param in enumerate(as_list(spec.get("parameters"))):
         if not isinstance(param, dict) or not isinstance(param.get("feasibleSpace"), dict):
             continue
@@ -319,11 +321,6 @@ def search_space_values(c: Checker, spec: dict[str, Any]) -> None:
                 c.error("search-space", (*fpath, "min"), f"min {space['min']} is greater than max {space['max']}")
             if "step" in bounds and bounds["step"] <= 0:
                 c.error("search-space", (*fpath, "step"), f"step must be greater than 0 (got {space['step']})")
-        elif ptype == "discrete":
-            for j, item in enumerate(as_list(space.get("list"))):
-                if isinstance(item, str) and _parse_float(item) is None:
-                    c.error("search-space", (*fpath, "list", j),
-                            f"`{item}` is not a number; discrete parameters take numbers (use categorical for text)")
 
 
 def _parse_float(raw: str) -> float | None:
@@ -605,21 +602,58 @@ def rule_15_metrics_collector(c: Checker, spec: dict[str, Any]) -> None:
                 f"{did_you_mean(kind, COLLECTOR_KINDS)}")
 
 
+# Kinds whose collector is Katib's file-metricscollector, which gets the filters joined with ';' and splits them
+# back on ';' (pod/inject_webhook.go getMetricsCollectorArgs, cmd/metricscollector/.../main.go).
+FILE_COLLECTOR_KINDS = ("StdOut", "File")
+
+
 def rule_16_metrics_format(c: Checker, spec: dict[str, Any]) -> None:
-    """validator.go validateMetricsCollector: each filter compiles with Go's regexp and has two bracket pairs."""
-    source = as_map(as_map(spec.get("metricsCollectorSpec")).get("source"))
+    """validator.go validateMetricsCollector: each filter compiles with Go's regexp and has two bracket pairs,
+    checked only for the kinds that reach the filter check: StdOut and Push return before it.
+
+    The file collector then compiles each filter again after splitting the joined list on ';'
+    (file-metricscollector.go GetFilterRegexpList ignores the error and keeps a nil regexp, which panics on the
+    first line naming a metric): a filter that does not compile, or a ';' that splits one into pieces that do
+    not, crashes the collector of every trial.
+    """
+    mcs = as_map(spec.get("metricsCollectorSpec"))
+    source = as_map(mcs.get("source"))
+    kind = as_map(mcs.get("collector")).get("kind") or "StdOut"
     path = (*METRICS_SOURCE, "filter", "metricsFormat")
     for j, pattern in enumerate(as_list(as_map(source.get("filter")).get("metricsFormat"))):
         if not isinstance(pattern, str):
             continue
-        problem = regex_problem(pattern)
+        if kind == "Push":
+            c.warning("metrics-filter-unused", path,
+                      f"`{pattern}`: a Push collector has no collector to use filters (Katib's webhook never checks "
+                      "them for Push): the trainer reports its metrics itself", at=(*path, j))
+            continue
+        problem = regex_problem(pattern) if kind != "StdOut" else None
         if problem:
             c.error("katib-16", path, f"`{pattern}`: {problem}", at=(*path, j))
-        elif regex.capture_groups(pattern) < 2:
+            continue
+        if kind in FILE_COLLECTOR_KINDS:
+            broken = [(piece, regex.go_compile_error(piece)) for piece in pattern.split(";")]
+            piece, error = next(((p, e) for p, e in broken if e is not None), ("", None))
+            if error is not None:
+                split = f" (the piece `{piece}` after splitting on ';')" if ";" in pattern else ""
+                c.error("metrics-filter-crash", path,
+                        f"`{pattern}`{split} is not a Go (RE2) regular expression ({error}): Katib's webhook "
+                        f"{'never checks filters for StdOut' if kind == 'StdOut' else 'checks the whole filter'}, "
+                        "but the collector compiles the filters split on ';', keeps a nil regexp for this one and "
+                        "panics on the first line naming a metric (file-metricscollector.go GetFilterRegexpList), "
+                        "so every trial's collector crashes", at=(*path, j))
+                continue
+            pieces = pattern.split(";")
+        else:
+            pieces = [pattern]
+        groups = min(regex.capture_groups(p) for p in pieces)
+        if groups < 2:
             # file-metricscollector.go parseLogsInTextFormat skips matches with fewer than 3 submatches.
+            split = " once split on ';'" if len(pieces) > 1 else ""
             c.warning("metrics-filter-groups", path,
-                      f"`{pattern}` has {regex.capture_groups(pattern)} capturing group(s): Katib accepts it, but its "
-                      "collector needs two (the metric name, then its value) and would never report a metric",
+                      f"`{pattern}` has {groups} capturing group(s){split}: Katib accepts it, but its collector "
+                      "needs two (the metric name, then its value) and would never report a metric",
                       at=(*path, j))
 
 
@@ -631,54 +665,6 @@ def regex_problem(pattern: str) -> str | None:
     if not regex.has_two_bracket_pairs(pattern):
         return "needs two bracket pairs (Katib's rule: the metric name, then its value)"
     return None
-
-
-def trial_pod_specs(ts: dict[str, Any]) -> list[tuple[str, dict[str, Any]]]:
-    """(role, pod spec) for each pod template of a Job or Kubeflow training job trial; [] for other kinds."""
-    kind = ts.get("kind")
-    if kind == JOB_KIND:
-        return [("Job", as_map(as_map(as_map(ts.get("spec")).get("template")).get("spec")))]
-    if isinstance(kind, str) and kind in KUBEFLOW_JOB_KINDS:
-        return [(str(role), as_map(as_map(as_map(r).get("template")).get("spec")))
-                for key, replicas in as_map(ts.get("spec")).items() if str(key).endswith("ReplicaSpecs")
-                for role, r in as_map(replicas).items()]
-    return []
-
-
-def container_names(pod: dict[str, Any]) -> list[str]:
-    return [ct["name"] for ct in as_list(pod.get("containers")) if isinstance(ct, dict) and isinstance(ct.get("name"), str)]
-
-
-def primary_container(c: Checker, spec: dict[str, Any]) -> None:
-    """primaryContainerName must name a container of every trial pod.
-
-    Katib's pod webhook (pod/inject_webhook.go Mutate -> pod/utils.go mutatePodEnv) runs on every pod of a
-    trial, primary or not, and fails the pod's creation when it has no container of that name; for the
-    primary pods wrapWorkerContainer fails the same way. The experiment webhook does not check it.
-    """
-    tt = as_map(spec.get("trialTemplate"))
-    name = tt.get("primaryContainerName")
-    ts = tt.get("trialSpec")
-    if not isinstance(name, str) or not name or not isinstance(ts, dict):
-        return
-    pods = trial_pod_specs(ts)
-    names = [n for _, pod in pods for n in container_names(pod)]
-    if not names:
-        return
-    if name not in names:
-        c.error("primary-container", (*TRIAL_TEMPLATE, "primaryContainerName"),
-                f"`{name}` names no container of the trial's pods{did_you_mean(name, names)} "
-                f"(containers: {', '.join(dict.fromkeys(names))}); Katib's pod webhook fails every trial pod "
-                "(pod/utils.go mutatePodEnv)")
-        return
-    for role, pod in pods:
-        if container_names(pod) and name not in container_names(pod):
-            # A warning: the upstream MPIJob example has this shape, and which pods the pod webhook
-            # reaches depends on the training operator's owner references.
-            c.warning("primary-container", (*TRIAL_TEMPLATE, "primaryContainerName"),
-                      f"the {role} pods have no container `{name}` (containers: {', '.join(container_names(pod))}); "
-                      "Katib's pod webhook adds KATIB_TRIAL_NAME to that container in every trial pod and refuses "
-                      "a pod without it (pod/utils.go mutatePodEnv)")
 
 
 def algorithm_service(block: dict[str, Any]) -> str:
@@ -698,11 +684,10 @@ def service_settings(c: Checker, spec: dict[str, Any]) -> None:
                 # An unknown name points at the name; a refused value at the value.
                 at = (*path, "name" if message.startswith("unknown setting") else "value")
             elif name == services.OPERATIONS:
-                c.warning(rule, (*SPEC, "nasConfig", "operations"),
-                          f"{message}: Katib's {algorithm_service(block)} service's validate_operations refuses this "
-                          "(nas/common/validation.py), though Katib's own darts-gpu example has the same shape",
-                          at=(*SPEC, "nasConfig", "operations"))
-                continue
+                path = at = (*SPEC, "nasConfig", "operations")
+                message = f"{message} (nas/common/validation.py validate_operations)"
+            elif name.startswith("parameters["):
+                path = at = (*SPEC, "parameters", int(name[len("parameters["):-1]), "name")
             elif name:
                 path, at = (*SPEC, name), (*SPEC, name)
             else:
@@ -736,7 +721,6 @@ def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopp
         rule_11_trial_parameters(c, spec)
         rule_12_substitutions(c, spec)
         rule_13_template_identity(c, spec)
-        primary_container(c, spec)
     elif isinstance(spec.get("trialTemplate"), dict):
         rule_11_trial_parameters(c, spec)
     # Only once the trialParameters themselves are sound (a duplicate reference already explains a gap).
@@ -746,4 +730,6 @@ def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopp
     rule_15_metrics_collector(c, spec)
     rule_16_metrics_format(c, spec)
     service_settings(c, spec)
+    refused = any(f.rule == "katib-algorithm-settings" for f in c.findings)
+    never_starts.check(c, spec, exp, refused)
     return c.findings

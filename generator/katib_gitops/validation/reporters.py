@@ -30,12 +30,17 @@ def json_list(findings: Sequence[Finding]) -> str:
     return clean_lines(json.dumps([as_dict(f) for f in findings], indent=2, ensure_ascii=False)) + "\n"
 
 
-def github(findings: Sequence[Finding]) -> str:
-    """::error file=F,line=L,col=C,title=RULE::PATH: message — one workflow command per finding."""
+def github(findings: Sequence[Finding], prefix: str = "") -> str:
+    """::error file=F,line=L,col=C,title=RULE::PATH: message — one workflow command per finding.
+
+    prefix: the place of the directory the findings' relative paths start from inside the checkout
+    (``layout.git_prefix``), as GitHub reads an annotation's file from the top of the checkout.
+    """
     lines = []
     for f in findings:
         level = "error" if f.severity == ERROR else "warning"
-        props = [f"file={gh_property(f.file)}"]
+        file = f"{prefix}{f.file}" if prefix and f.file and not f.file.startswith(("/", "<")) else f.file
+        props = [f"file={gh_property(file)}"]
         if f.line:
             props.append(f"line={f.line}")
         if f.column:
@@ -49,8 +54,9 @@ def github(findings: Sequence[Finding]) -> str:
 REPORTERS: dict[str, Callable[[Sequence[Finding]], str]] = {"text": text, "json": json_list, "github": github}
 
 
-def render(findings: Sequence[Finding], output: str) -> str:
-    return REPORTERS[output](findings)
+def render(findings: Sequence[Finding], output: str, prefix: str = "") -> str:
+    """The findings in an output format; prefix: see ``github`` (the other formats keep the paths as found)."""
+    return github(findings, prefix) if output == "github" else REPORTERS[output](findings)
 
 
 def summary(findings: Sequence[Finding], documents: int) -> str:

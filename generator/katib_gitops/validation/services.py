@@ -1,28 +1,36 @@
 """What the suggestion and early-stopping services refuse right after the Experiment is created.
 
 Katib's webhook only checks that an algorithm name is known; its settings are
-checked by the service that runs the algorithm (the controller calls
+checked by the service that runs the algorithm: the suggestion controller calls
 ValidateAlgorithmSettings / ValidateEarlyStoppingSettings once the Suggestion
-is up) and a refusal marks the Experiment Failed at once. This module models
-those checks for the services the default katib-config runs
+is up (suggestion_controller.go ReconcileSuggestion) and marks it Failed when
+the call ends with INVALID_ARGUMENT or UNKNOWN (suggestionclient.go
+ValidateAlgorithmSettings); the Experiment then fails. A Python service that
+raises inside ValidateAlgorithmSettings ends the call with UNKNOWN, so an
+exception it lets escape (``math.log(0)`` for hyperband's ``r_l: "0"``) is a
+refusal too. goptuna's INTERNAL ("Failed to create goptuna study") is not: the
+controller takes it for a valid setting, and the failure comes back on every
+GetSuggestions call instead (see ``never_starts``).
+
+The services of the default katib-config
 (manifests/v1beta1/installs/katib-standalone/katib-config.yaml):
 
 - random, tpe: hyperopt (pkg/suggestion/v1beta1/hyperopt/service.py,
   OptimizerConfiguration.validate_algorithm_spec): known settings only;
 - grid, multivariate-tpe: optuna (optuna/service.py, _validate_grid_setting,
-  _validate_tpe_setting); grid needs a step on every double and int and no more
-  trials than grid points (internal/search_space.py convert_to_combinations);
-- cmaes, sobol: goptuna (goptuna/service.go ValidateAlgorithmSettings,
-  converter.go toGoptunaSampler): cmaes needs two or more double/int parameters;
+  _validate_tpe_setting); grid: no more trials than grid points, counted as
+  internal/search_space.py convert_to_combinations counts them (an int's step
+  defaults to 1, a double needs one);
+- cmaes, sobol: goptuna (goptuna/service.go ValidateAlgorithmSettings): cmaes
+  needs two or more double/int parameters; no parameter name twice;
 - bayesianoptimization: skopt (skopt/service.py _validate_bayesianoptimization_setting);
-- hyperband (hyperband/service.py ValidateAlgorithmSettings);
-- pbt (pbt/service.py ValidateAlgorithmSettings);
+- hyperband (hyperband/service.py ValidateAlgorithmSettings, with what it raises);
+- pbt (pbt/service.py ValidateAlgorithmSettings, with what it raises);
 - enas, darts (nas/enas/service.py, nas/darts/service.py ValidateAlgorithmSettings, nas/common/validation.py
   validate_operations; enas settings from nas/enas/AlgorithmSettings.py);
 - medianstop (pkg/earlystopping/v1beta1/medianstop/service.py validate_medianstop_setting).
 
-Names given with --algorithm (a cluster's
-own services) are not checked here.
+Names given with --algorithm (a cluster's own services) are not checked here.
 """
 
 from __future__ import annotations
@@ -30,22 +38,15 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterator
 
+from ..searchspace import SERVICE, grid_doubles, grid_ints
+
 Refusal = tuple[int | None, str, str]  # (setting index or None, setting name or "", message)
 
-SERVICE = {"random": "hyperopt", "tpe": "hyperopt", "grid": "optuna", "multivariate-tpe": "optuna",
-           "cmaes": "goptuna", "sobol": "goptuna", "bayesianoptimization": "skopt", "hyperband": "hyperband",
-           "pbt": "pbt", "enas": "enas", "darts": "darts"}
-OPERATIONS = "nasConfig.operations"  # a refusal reported as a warning, see _nas
+OPERATIONS = "nasConfig.operations"  # a refusal about the NAS operations (reported there)
 PBT_REQUIRED = ("suggestion_trial_dir", "n_population", "truncation_threshold")
 
 
 def _py_int(value: str) -> int:
-    return int(value)
-
-
-def _go_atoi(value: str) -> int:
-    if not value or value.strip() != value or not value.lstrip("+-").isdigit():
-        raise ValueError(f"strconv.Atoi: parsing {value!r}: invalid syntax")
     return int(value)
 
 
@@ -72,12 +73,6 @@ _HYPEROPT = {
                      "acq_func is not gp_hedge, LCB, EI, PI, EIps or PIps"),
         "acq_optimizer": (str, lambda v: v in ("auto", "sampling", "lbfgs"), "acq_optimizer is not auto, sampling or lbfgs"),
         "random_state": (_py_int, lambda v: v >= 0, "random_state should be greater or equal than zero")},
-}
-# goptuna's cmaes ignores unknown names but parses these (converter.go toGoptunaSampler).
-_GOPTUNA_CMAES = {
-    "random_state": (_go_atoi, lambda v: True, ""),
-    "sigma": (float, lambda v: True, ""),
-    "restart_strategy": (str, lambda v: v in ("ipop", "bipop", "none"), "restart_strategy is not ipop, bipop or none"),
 }
 MEDIANSTOP = {
     "min_trials_required": (_py_int, lambda v: v > 0, "min_trials_required must be greater than zero (>0)"),
@@ -135,6 +130,11 @@ def _table_refusals(table: dict[str, tuple[Any, Any, str]], settings: list[tuple
             return
 
 
+def parameters_of(spec: dict[str, Any]) -> list[dict[str, Any]]:
+    raw = spec.get("parameters")
+    return [p for p in raw if isinstance(p, dict)] if isinstance(raw, list) else []
+
+
 def algorithm_refusals(spec: dict[str, Any]) -> Iterator[Refusal]:
     """Refusals of the service the default katib-config runs for spec.algorithm."""
     block = spec.get("algorithm")
@@ -143,24 +143,40 @@ def algorithm_refusals(spec: dict[str, Any]) -> Iterator[Refusal]:
     if service is None:
         return
     settings = _settings(block)
-    raw = spec.get("parameters")
-    params = [p for p in raw if isinstance(p, dict)] if isinstance(raw, list) else []
+    params = parameters_of(spec)
     if service in ("hyperopt", "optuna", "skopt"):
-        yield from _table_refusals(_HYPEROPT[name], settings, name, strict_names=True)
-        if name == "grid":
+        refused = list(_table_refusals(_HYPEROPT[name], settings, name, strict_names=True))
+        yield from refused
+        if name == "grid" and not refused:
             yield from _grid(spec, params)
-    elif service == "goptuna" and name == "cmaes":
-        numeric = [p for p in params if p.get("parameterType") in ("double", "int")]
-        if len(numeric) < 2:
-            yield None, "", ("cmaes needs two or more double or int parameters (goptuna service.go "
-                             f"ValidateAlgorithmSettings); this search space has {len(numeric)}")
-        yield from _table_refusals(_GOPTUNA_CMAES, settings, name, strict_names=False)
+    elif service == "goptuna":
+        yield from _goptuna(name, params)
     elif service == "hyperband":
         yield from _hyperband(spec, settings, params)
     elif service == "pbt":
         yield from _pbt(settings)
     elif service in ("enas", "darts"):
         yield from _nas(spec, settings, name)
+
+
+def _goptuna(name: str, params: list[dict[str, Any]]) -> Iterator[Refusal]:
+    """goptuna/service.go ValidateAlgorithmSettings: cmaes's dimensions, then unique parameter names.
+
+    The study it then creates (toGoptunaSampler, toGoptunaSearchSpace) can fail too, but with INTERNAL, which
+    the controller does not count as a refusal: ``never_starts`` reports those.
+    """
+    if name == "cmaes":
+        numeric = [p for p in params if p.get("parameterType") in ("double", "int")]
+        if len(numeric) < 2:
+            yield None, "", ("CMA-ES only supports two or more dimensional continuous search space: this one has "
+                             f"{len(numeric)} double or int parameter(s)")
+            return
+    seen: list[Any] = []
+    for i, p in enumerate(params):
+        if p.get("name") in seen:
+            yield None, f"parameters[{i}]", f"Detect duplicated parameter name: {p.get('name')}"
+            return
+        seen.append(p.get("name"))
 
 
 def _nas(spec: dict[str, Any], settings: list[tuple[int, str, str]], name: str) -> Iterator[Refusal]:
@@ -170,12 +186,10 @@ def _nas(spec: dict[str, Any], settings: list[tuple[int, str, str]], name: str) 
         graph = nas.get("graphConfig") if isinstance(nas.get("graphConfig"), dict) else {}
         for key in ("inputSizes", "outputSizes", "numLayers"):
             if not graph.get(key):
-                yield None, "", f"enas needs nasConfig.graphConfig.{key}"
+                yield None, "", f"enas needs nasConfig.graphConfig.{key} (Missing {key[0].upper()}{key[1:]} in GraphConfig)"
                 return
-    why = _operations_problem(nas.get("operations"))
+    why = operations_problem(nas.get("operations"))
     if why is not None:
-        # Reported as a warning (OPERATIONS): Katib's own darts-gpu example has an operation without
-        # parameters, which validate_operations refuses as written.
         yield None, OPERATIONS, why
         return
     if name == "darts":
@@ -200,8 +214,11 @@ def _nas(spec: dict[str, Any], settings: list[tuple[int, str, str]], name: str) 
             return
 
 
-def _operations_problem(operations: Any) -> str | None:
-    """nas/common/validation.py validate_operations."""
+NAS_PARAMETER_TYPES = ("categorical", "discrete", "int", "double")
+
+
+def operations_problem(operations: Any) -> str | None:
+    """nas/common/validation.py validate_operations: the first operation it refuses, and why."""
     for op in operations if isinstance(operations, list) else []:
         if not isinstance(op, dict):
             continue
@@ -209,91 +226,121 @@ def _operations_problem(operations: Any) -> str | None:
         if not op.get("operationType"):
             return "an operation has no operationType"
         if not params:
-            return f"operation {op['operationType']} has no parameters"
+            return f"operation {op['operationType']} has no parameters (Missing ParameterConfigs in Operation)"
         for p in params if isinstance(params, list) else []:
             if not isinstance(p, dict):
                 continue
             ptype, space = p.get("parameterType"), p.get("feasibleSpace")
             space = space if isinstance(space, dict) else {}
-            if not p.get("name") or not ptype:
-                return f"a parameter of operation {op['operationType']} has no name or parameterType"
+            if not p.get("name"):
+                return f"a parameter of operation {op['operationType']} has no name"
+            if ptype not in NAS_PARAMETER_TYPES:  # the API's UNKNOWN_TYPE is 0, which the check reads as missing
+                return f"parameter {p['name']} of operation {op['operationType']} has no parameterType it knows"
             if ptype in ("categorical", "discrete") and not space.get("list"):
                 return f"parameter {p['name']} of operation {op['operationType']} has no feasibleSpace.list"
             if ptype in ("int", "double") and not space.get("min") and not space.get("max"):
                 return f"parameter {p['name']} of operation {op['operationType']} has neither min nor max"
             if ptype == "double":
+                step = space.get("step")
                 try:
-                    ok = bool(space.get("step")) and float(space["step"]) > 0
-                except (ValueError, TypeError, OverflowError):
-                    ok = False
-                if not ok:
+                    bad = not step or float(str(step)) <= 0
+                except (ValueError, OverflowError) as exc:
+                    return f"parameter {p['name']} of operation {op['operationType']}: step {step!r}: {exc}"
+                if bad:
                     return f"parameter {p['name']} of operation {op['operationType']}: step should be > 0"
     return None
 
 
+def _escaped(exc: Exception) -> str:
+    """How a Python service's exception reads once gRPC has turned it into an UNKNOWN status."""
+    return f"the service raises {type(exc).__name__}: {exc}"
+
+
 def _pbt(settings: list[tuple[int, str, str]]) -> Iterator[Refusal]:
-    """pbt/service.py ValidateAlgorithmSettings."""
+    """pbt/service.py ValidateAlgorithmSettings; its int()/float() and comparisons raise, and a raise refuses."""
     values = {name: value for _, name, value in settings}
     index = {name: i for i, name, _ in settings}
     missing = [k for k in PBT_REQUIRED if k not in values]
     if missing:
-        yield None, "", f"pbt needs the settings {', '.join(missing)}"
+        yield None, "", f"pbt needs the settings {', '.join(missing)} (Required params missing)"
         return
-    why = _check("n_population", values["n_population"], _py_int, lambda v: v >= 5, "n_population should be >= 5")
-    if why is None:
-        why = _check("truncation_threshold", values["truncation_threshold"], float, lambda v: 0 <= v <= 1,
-                     "truncation_threshold should be between 0 and 1, inclusive")
-        name = "truncation_threshold"
-    else:
-        name = "n_population"
-    if why is not None:
-        yield index[name], name, why
-        return
+    for name, convert, ok, why in (
+            ("n_population", int, lambda v: v >= 5, "n_population should be >= 5"),
+            ("truncation_threshold", float, lambda v: 0 <= v <= 1,
+             "truncation_threshold should be between 0 and 1, inclusive")):
+        try:
+            good = ok(convert(values[name]))
+        except (ValueError, OverflowError) as exc:
+            yield index[name], name, _escaped(exc)
+            return
+        if not good:
+            yield index[name], name, why
+            return
     if "resample_probability" in values:
         # The service compares the setting's string with numbers (`0 <= "0.5"`), a TypeError for any value.
         yield index["resample_probability"], "resample_probability", \
-            "any resample_probability makes the pbt service fail (it compares the string with numbers)"
+            "any resample_probability makes the pbt service raise TypeError (it compares the string with numbers)"
 
 
-def _grid(spec: dict[str, Any], params: list[dict[str, Any]]) -> Iterator[Refusal]:
+def grid_points(params: list[dict[str, Any]]) -> int:
+    """How many combinations internal/search_space.py convert_to_combinations gives: an int's step defaults to 1
+    (convert_parameter), a double's range is numpy.arange(min, max + step, step) without a last value above max.
+    Raises what the service raises (a double without step, an empty range, a bound that is not a number)."""
     points = 1
     for p in params:
         ptype, space = p.get("parameterType"), p.get("feasibleSpace")
-        if not isinstance(space, dict):
-            return
-        if ptype in ("double", "int"):
-            if space.get("step") in (None, ""):
-                yield None, "", (f"grid needs a step for every {ptype} parameter: {p.get('name')} has none "
-                                 "(optuna internal/search_space.py convert_to_combinations)")
-                return
-            try:
-                lo, hi, step = (float(space[k]) for k in ("min", "max", "step")) if ptype == "double" else \
-                    (int(space[k]) for k in ("min", "max", "step"))
-            except (KeyError, ValueError, TypeError):
-                return  # the search-space rule reports it
-            if step <= 0:
-                return
-            if ptype == "int":
-                count = len(range(lo, hi + 1, step))
-            else:
-                count = max(0, math.ceil((hi + step - lo) / step))  # numpy.arange's length
-                if count and lo + (count - 1) * step > hi:
-                    count -= 1
-            points *= count
+        space = space if isinstance(space, dict) else {}
+        if ptype == "int":
+            points *= len(grid_ints(str(space.get("min")), str(space.get("max")), _text(space.get("step")) or None))
+        elif ptype == "double":
+            step = _text(space.get("step"))
+            if not step:
+                raise ValueError(f"Param {p.get('name')} step is nil; For discrete search space, all parameters "
+                                 "must include step")
+            points *= len(grid_doubles(str(space.get("min")), str(space.get("max")), step))
         elif ptype in ("categorical", "discrete"):
             values = space.get("list")
             points *= len(values) if isinstance(values, list) else 0
+    return points
+
+
+def _text(value: Any) -> str:
+    return "" if value is None else str(value)
+
+
+def _grid(spec: dict[str, Any], params: list[dict[str, Any]]) -> Iterator[Refusal]:
+    """optuna/service.py _validate_grid_setting."""
+    try:
+        points = grid_points(params)
+    except (ValueError, IndexError, ZeroDivisionError, OverflowError) as exc:
+        if isinstance(exc, ValueError) and "step is nil" in str(exc):
+            yield None, "", f"grid needs a step for every double parameter: {exc}"
+        elif isinstance(exc, IndexError):
+            yield None, "", "a double parameter's range holds no grid point (numpy.arange gives none)"
+        else:
+            yield None, "", f"failed to validate parameters: {type(exc).__name__}: {exc}"
+        return
     most = spec.get("maxTrialCount")
     if isinstance(most, int) and not isinstance(most, bool) and most > points:
         yield None, "maxTrialCount", (f"grid has {points} point(s) but maxTrialCount is {most}: the optuna service "
-                                      "refuses more trials than grid points")
+                                      "refuses more trials than grid points (Max Trial Count > all possible search "
+                                      "combinations)")
+
+
+def hyperband_eta(values: dict[str, str]) -> int:
+    """hyperband/service.py ValidateAlgorithmSettings: int(float(eta)), 3 when absent or <= 0 (may raise)."""
+    if "eta" not in values:
+        return 3
+    eta = int(float(values["eta"]))
+    return eta if eta > 0 else 3
 
 
 def _hyperband(spec: dict[str, Any], settings: list[tuple[int, str, str]], params: list[dict[str, Any]]) -> Iterator[Refusal]:
+    """hyperband/service.py ValidateAlgorithmSettings, with the exceptions it does not catch (a raise refuses)."""
     values = {name: value for _, name, value in settings}
     index = {name: i for i, name, _ in settings}
     if "r_l" not in values or "resource_name" not in values:
-        yield None, "", "hyperband needs the settings r_l and resource_name"
+        yield None, "", "hyperband needs the settings r_l and resource_name (r_l and resource_name must be set)"
         return
     try:
         r_l = float(values["r_l"])
@@ -303,18 +350,25 @@ def _hyperband(spec: dict[str, Any], settings: list[tuple[int, str, str]], param
         yield index["r_l"], "r_l", "r_l must be a positive float number"
         return
     try:
-        eta = int(float(values.get("eta", "3")))
-    except (ValueError, OverflowError):
+        eta = hyperband_eta(values)
+    except (ValueError, OverflowError) as exc:
+        yield index["eta"], "eta", _escaped(exc) + " (eta is read as int(float(eta)))"
         return
-    eta = eta if eta > 0 else 3
     try:
         s_max = int(math.log(r_l) / math.log(eta))
-    except (ValueError, ZeroDivisionError):
+    except (ValueError, ZeroDivisionError, OverflowError) as exc:
+        culprit = "eta" if isinstance(exc, ZeroDivisionError) else "r_l"
+        hint = (f"eta {values.get('eta')} is read as {eta}, and log({eta}) is 0" if culprit == "eta"
+                else f"it takes log(r_l) of {values['r_l']}")
+        yield index[culprit], culprit, f"{_escaped(exc)} ({hint})"
         return
     need = int(math.ceil(eta ** s_max))
     parallel = spec.get("parallelTrialCount", 3)
     if isinstance(parallel, int) and not isinstance(parallel, bool) and parallel < need:
-        yield None, "parallelTrialCount", f"hyperband with r_l {values['r_l']} and eta {eta} needs parallelTrialCount >= {need}"
+        yield None, "parallelTrialCount", (f"hyperband with r_l {values['r_l']} and eta {eta} needs "
+                                           f"parallelTrialCount >= {need} (parallelTrialCount must be not less than "
+                                           f"{need})")
+        return
     if values["resource_name"] not in {str(p.get("name")) for p in params}:
         yield index["resource_name"], "resource_name", "value of resource_name setting must be in parameters"
 

@@ -29,6 +29,7 @@ from typing import Any, Iterator
 from ..findings import ERROR, WARNING, Finding, PathPart
 from ..yamlio import Document
 from . import katib_rules
+from .podwebhook import is_primary, primary_labels
 from .access import as_list, as_map
 
 WRAPPED_COLLECTORS = ("StdOut", "File", "TensorFlowEvent")
@@ -37,8 +38,14 @@ EXPANDS = set("$`*?[~\\")
 # Characters sh gives no meaning inside a word.
 PLAIN = re.compile(r"[A-Za-z0-9_./=:,+@%^-]+")
 RULE = "katib-command-wrap"
-JOB_ROLE = "training.kubeflow.org/job-role"
-DEFAULT_PRIMARY_LABELS = {JOB_ROLE: "master"}  # experiment_defaults.go, Kubeflow training kinds
+
+
+# What a NAS service sends for its assignments, in shape (json.dumps with its ", " and ": " separators, then
+# '"' replaced by "'": nas/enas/service.py and nas/darts/service.py GetSuggestions): every trial gets such text.
+NAS_VALUES = {"architecture": "[[0], [1, 0]]",
+              "nn_config": "{'num_layers': 2, 'input_sizes': [32, 32, 3], 'output_sizes': [10]}",
+              "algorithm-settings": "{'num_epochs': 50, 'w_lr': 0.025}",
+              "search-space": "['max_pooling_3x3', 'skip_connection']", "num-layers": "8"}
 
 
 def _values(exp: dict[str, Any]) -> dict[str, list[str]]:
@@ -53,7 +60,8 @@ def _values(exp: dict[str, Any]) -> dict[str, list[str]]:
         ref = tp.get("reference")
         space = params.get(ref) if isinstance(ref, str) else None
         if space is None:
-            out[tp["name"]] = ["sample"]
+            nas = spec.get("nasConfig") is not None and isinstance(ref, str) and ref in NAS_VALUES
+            out[tp["name"]] = [NAS_VALUES[ref]] if nas else ["sample"]
             continue
         listed = [str(v) for v in as_list(space.get("list"))]
         bounds = [str(space[k]) for k in ("min", "max") if space.get(k) not in (None, "")]
@@ -111,24 +119,15 @@ def check_wrapped_command(doc: Document) -> list[Finding]:
         return []
     values = _values(exp)
     out: list[Finding] = []
-    kubeflow = isinstance(ts.get("kind"), str) and ts["kind"] in katib_rules.KUBEFLOW_JOB_KINDS
-    labels = tt.get("primaryPodLabels") or (DEFAULT_PRIMARY_LABELS if kubeflow else None)
+    labels = primary_labels(tt, ts)
     for path, template, _ in _pod_templates(ts):
-        if isinstance(labels, dict) and not _primary(path, template, labels):
+        if labels is not None and not is_primary(path, template, labels):
             continue  # pod/inject_webhook.go Mutate wraps only pods carrying primaryPodLabels
         for i, ct in enumerate(as_list(as_map(template.get("spec")).get("containers"))):
             if isinstance(ct, dict) and ct.get("name") == primary:
                 where = (*katib_rules.TRIAL_TEMPLATE, "trialSpec", *path, "spec", "containers", i)
                 out += _container(doc, where, ct, values, kind)
     return out
-
-
-def _primary(path: tuple[PathPart, ...], template: dict[str, Any], labels: dict[str, Any]) -> bool:
-    """Whether the pods of this template carry labels: their own metadata, or the training operator's
-    job-role label, which it sets to the replica type in lower case."""
-    own = as_map(as_map(template.get("metadata")).get("labels"))
-    role = str(path[-2]).lower() if len(path) >= 2 else ""
-    return all(own.get(k) == v or (k == JOB_ROLE and v == role) for k, v in labels.items())
 
 
 def _pod_templates(ts: dict[str, Any]) -> Iterator[tuple[tuple[PathPart, ...], dict[str, Any], bool]]:
@@ -167,17 +166,36 @@ def _container(doc: Document, where: tuple[PathPart, ...], ct: dict[str, Any], v
         return out
     if all(_plain(w, values) for w in texts):
         return out  # words of plain characters, whatever values they take: sh reads them back unchanged
+    literal = [katib_rules.PLACEHOLDER.sub(NEUTRAL, w) for w in texts]
+    parsed = sh_words(" ".join(literal))
+    if parsed is None or len(parsed) != len(literal):
+        culprit = next((k for k, w in enumerate(literal) if len(sh_words(w) or []) != 1), 0)
+        out.append(doc.finding(
+            f"Katib's pod webhook runs this command as `sh -c` over the words joined with spaces (pod/utils.go "
+            f"wrapWorkerContainer), and sh does not read `{texts[culprit]}` as one word (it reads "
+            f"{sh_words(literal[culprit]) or 'an unparsable text'}): avoid spaces and shell syntax in words, or "
+            "write `command: [sh, -c, '...']` yourself", words[culprit][0], rule=RULE))
+        return out
+    split = _splitting_values(words, values)
+    nas = {v for v in NAS_VALUES.values()}
+    out += [doc.finding(
+        f"the {name} value a NAS service sends for every trial (shaped like `{value}`) makes sh read this word as "
+        f"{shown}: Katib's pod webhook runs the command as `sh -c` over the words joined with spaces (pod/utils.go "
+        "wrapWorkerContainer), so every trial gets other arguments than written; put the placeholder in double "
+        "quotes inside the word (`--x=\"${trialParameters.x}\"`)", path, rule=RULE)
+        for path, name, value, shown in split if value in nas]
+    split = [item for item in split if item[2] not in nas]
+    out += [doc.finding(
+        f"the value `{value}` of {name} makes sh read this word as {shown}: Katib's pod webhook runs the command "
+        "as `sh -c` over the words joined with spaces (pod/utils.go wrapWorkerContainer), so the trials that draw "
+        f"`{value}` get other arguments than written (Katib accepts and runs them); quote the placeholder in the "
+        "word, or use values without spaces or shell syntax", path, severity=WARNING, rule=RULE)
+        for path, name, value, shown in split]
     changed: tuple[int, list[str]] | None = None
     for texts_now in _joined_variants(words, values):
         parsed = sh_words(" ".join(texts_now))
         if parsed is None or len(parsed) != len(texts_now):
-            culprit = next((k for k, w in enumerate(texts_now) if len(sh_words(w) or []) != 1), 0)
-            out.append(doc.finding(
-                f"Katib's pod webhook runs this command as `sh -c` over the words joined with spaces (pod/utils.go "
-                f"wrapWorkerContainer), and sh does not read `{texts_now[culprit]}` as one word (it reads "
-                f"{sh_words(texts_now[culprit]) or 'an unparsable text'}): avoid spaces and shell syntax in words, or "
-                "write `command: [sh, -c, '...']` yourself", words[culprit][0], rule=RULE))
-            return out
+            continue  # a value that splits a word: warned above
         if changed is None and parsed != texts_now:
             k = next(k for k, (a, b) in enumerate(zip(parsed, texts_now)) if a != b)
             changed = (k, [texts_now[k], parsed[k]])
@@ -195,6 +213,24 @@ def _container(doc: Document, where: tuple[PathPart, ...], ct: dict[str, Any], v
             f"`{w}`: Katib's pod webhook runs the command through `sh -c` (pod/utils.go wrapWorkerContainer), which "
             "expands $, `, *, ?, [ and ~ in it; quote or escape them if they are meant literally", p,
             severity=WARNING, rule=RULE))
+    return out
+
+
+NEUTRAL = "x"  # a placeholder's stand-in when only the template's own words are checked
+
+
+def _splitting_values(words: list[tuple[tuple[PathPart, ...], str]],
+                      values: dict[str, list[str]]) -> list[tuple[tuple[PathPart, ...], str, str, str]]:
+    """(word's path, trialParameter, value, what sh reads) for each value that makes its word more than one word."""
+    out = []
+    for path, word in words:
+        for name in dict.fromkeys(m.group(1) for m in katib_rules.PLACEHOLDER.finditer(word)):
+            for value in values.get(name, ()):
+                text = katib_rules.PLACEHOLDER.sub(lambda m: value if m.group(1) == name else NEUTRAL, word)
+                got = sh_words(text)
+                if got is None or len(got) != 1:
+                    out.append((path, name, value, f"{got} (several words)" if got else "an unparsable text"))
+                    break
     return out
 
 
