@@ -207,7 +207,7 @@ def test_hostile_live_status_is_data_in_every_format(repo: Path, tmp_path: Path,
         spec.write_text(spec.read_text().replace("max: 12", "max: 13"))
         argv = [*argv, "--base", "HEAD"]
     code, out, err = run([argv[0], "-C", str(repo), "--live", str(live), *argv[1:]], capsys)
-    assert code == 0, err
+    assert code == (3 if argv[0] == "plan" else 0), err  # plan: Katib refuses changing a completed Experiment
     safe_output(out + err)
     if "markdown" in argv:
         # Values sit in code spans: nothing of them is markup outside one.
@@ -237,7 +237,7 @@ def test_the_runners_output_is_safe(tmp_path: Path, capsys):
 
     from katib_gitops.cli import main
 
-    value = "v\u202e\x1b[2K::add-mask::p"
+    value = "v\u202e::add-mask::p"  # a control character Katib refuses (it breaks its JSON): not here
     exp = experiment(["sh", "-c", "printf '\\033[2J::error::forged\\n##[warning]x\\n'; exit 3 # ${trialParameters.x}"],
                      parameters=[{"name": "x", "parameterType": "categorical", "feasibleSpace": {"list": [value]}}],
                      max_trials=1, parallel=1, collector={"collector": {"kind": "None"}})
