@@ -96,9 +96,11 @@ def validate_staged(repo: Repo, result: RenderResult, options: object | None = N
         except BaseException:
             builds.cancel()
             raise
-        if any(f.severity == ERROR for f in found):
+        if any(f.severity == ERROR for f in found + found_in_tree):
+            # Broken specs, or a symlink out of the repository (never staged, so a build would only fail
+            # for want of it): the builds say nothing more. Stop them; report the cause.
             builds.cancel()
-            return list(dict.fromkeys(found))  # one spec under several profiles: each finding once
+            return list(dict.fromkeys(found + found_in_tree))  # one spec under several profiles: each once
         report = validate_repo(staged, options, rendered=result, builds=builds,
                                provenance=RenderProvenance(repo, result), spec_findings=found + found_in_tree,
                                in_sync=True)

@@ -171,6 +171,20 @@ def test_a_kustomization_reaching_outside_the_repository_is_refused(repo: Path, 
     assert line
 
 
+@pytest.mark.parametrize("field", ["envs: [data/secret.env]", "files: [data/cm.yaml]"])
+def test_a_symlink_in_a_component_leading_outside_is_refused(repo: Path, secrets_outside: Path, field: str, capsys):
+    _custom(repo, f"configMapGenerator:\n- name: x\n  {field}\n")
+    (repo / "overlays" / "cpu" / "custom" / "data").symlink_to(secrets_outside)
+    before, before_outside = snapshot(repo), snapshot(secrets_outside)
+    code, out, err = run(["render", "-C", str(repo)], capsys)
+    refused(code, err, 1, "overlays/cpu/custom/data:0:0: refusing to follow a symlink out of the repository", repo,
+            before, secrets_outside, before_outside)
+    kust = repo / "overlays" / "cpu" / "kustomization.yaml"
+    kust.write_text(kust.read_text() + "components:\n- custom\n")  # as an earlier render would have listed it
+    code, out, err = run(["check", "-C", str(repo)], capsys)
+    assert code == 1 and "refusing 'data/" in out and "hunter2" not in out + err and "stolen" not in out + err
+
+
 def test_validate_of_an_overlay_reaching_outside_is_refused(repo: Path, secrets_outside: Path, capsys):
     outside = secrets_outside
     kust = repo / "overlays" / "cpu" / "kustomization.yaml"
