@@ -68,7 +68,8 @@ class Builds:
     special file (``safefs``), the regular files are copied to a scratch tree and built there instead.
     """
 
-    def __init__(self, directories: Sequence[Path], root: Path | None, scratch_from: Sequence[str] = ()):
+    def __init__(self, directories: Sequence[Path], root: Path | None, scratch_from: Sequence[str] = (),
+                 cache: shards.ShardCache | None = None):
         import tempfile
         from concurrent.futures import ThreadPoolExecutor
 
@@ -90,9 +91,20 @@ class Builds:
         self._cancelled = False
         self._labels = {key: f"{display_path(key, root)} (kustomize build)" for key in targets}
         self._whole = targets  # what to build should the shards fail
+        self._cache = cache
+        # A shard an earlier render built from the same bytes: its output, kept (``shards.ShardCache``).
+        self._keys = {d: cache.key(d) for plan in plans.values() if plan is not None for d in plan.shards} \
+            if cache is not None else {}
+        started: dict[Path, Future] = {}
+        for d, key in self._keys.items():
+            text = cache.get(key) if cache is not None else None
+            if text is not None:
+                started[d] = _done(text)
         # Largest first: the build that takes longest starts at once, the small ones fill in beside it.
-        started = {d: self._pool.submit(self._build, d, self._labels[key], limits.get(d))
-                   for key, d in sorted(units, key=lambda u: -limits.get(u[1], 0))}
+        for key, d in sorted(units, key=lambda u: -limits.get(u[1], 0)):
+            if d not in started:
+                build = self._build_and_keep if d in self._keys else self._build
+                started[d] = self._pool.submit(build, d, self._labels[key], limits.get(d))
         self._futures: dict[Path, Future] = {}
         for key, d in targets.items():
             plan = plans[key]
@@ -102,6 +114,12 @@ class Builds:
         if self._cancelled:
             raise UserError(Finding("kustomize build cancelled", file=display, rule="kustomize"))
         return kustomize.build(directory, display, limit, self._started)
+
+    def _build_and_keep(self, directory: Path, display: str, limit: int | None) -> str:
+        output = self._build(directory, display, limit)
+        if self._cache is not None:
+            self._cache.put(self._keys[directory], output)
+        return output
 
     def _started(self, proc: Any) -> None:
         self._running.append(proc)
@@ -144,6 +162,14 @@ class Builds:
                 scratch.cleanup()
 
 
+def _done(result: str) -> Future:
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    future.set_result(result)
+    return future
+
+
 def _all_of(futures: list[Future]) -> Future:
     """A future done when all of futures are, whose result is that list (each shard's own result or error)."""
     import threading
@@ -165,16 +191,16 @@ def _all_of(futures: list[Future]) -> Future:
     return joined
 
 
-def start_builds(repo: Any) -> Builds:
+def start_builds(repo: Any, cache: shards.ShardCache | None = None) -> Builds:
     """Start building every overlay and every kustomization under deploy/ of repo (a ``Repo``, or its root
-    directory), largest first."""
+    directory), largest first; cache: shard outputs an earlier render kept (render's gate only)."""
     root = Path(repo) if isinstance(repo, (str, os.PathLike)) else Path(repo.root)
     dirs = [d for d in overlay_dirs(root / OVERLAYS_DIR) if has_kustomization(d)]
     deploy = root / DEPLOY_DIR
     if deploy.is_dir():
         dirs += [path for what, path in walk_inputs(deploy) if what == "kustomize"]
     tops = (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)
-    return Builds(dirs, root, tops if safefs.first_special(root, tops) is not None else ())
+    return Builds(dirs, root, tops if safefs.first_special(root, tops) is not None else (), cache)
 
 
 def overlay_dirs(overlays: Path) -> list[Path]:

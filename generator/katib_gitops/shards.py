@@ -24,7 +24,9 @@ whole build can say so in its own words), a shard that fails.
 
 from __future__ import annotations
 
+import hashlib
 import json
+import math
 import os
 import posixpath
 import re
@@ -101,12 +103,16 @@ def _plan(overlay: Path, scratch: Path) -> Plan | None:
         raise NotShardable("a base that is not plain files")
     for f in files:
         _regular(base / f)
-    count = -(-len(files) // SHARD_SIZE)
-    size = -(-len(files) // count)  # even shards
+    # Each file goes to the shard its name hashes to, so a spec added, removed or edited changes one shard
+    # and leaves the others' inputs (and so their cached outputs, ``ShardCache``) as they were.
+    buckets = 1 << max(0, math.ceil(math.log2(len(files) / SHARD_SIZE)))
+    grouped: dict[int, list[str]] = {}
+    for f in files:
+        grouped.setdefault(int(hashlib.sha256(f.encode("utf-8", "surrogateescape")).hexdigest()[:8], 16) % buckets,
+                           []).append(f)
     shards = []
-    for i in range(count):
-        members = files[i * size:(i + 1) * size]
-        d = scratch / f"{overlay.name}-{i}"
+    for i, (bucket, members) in enumerate(sorted(grouped.items())):
+        d = scratch / f"{overlay.name}-{bucket}"
         d.mkdir(parents=True)
         for f in members:
             _link_or_copy(base / f, d / f)
@@ -256,3 +262,87 @@ def merge(outputs: Sequence[str]) -> str:
         seen.add(key)
     documents.sort(key=cmp_to_key(_compare))
     return "---\n".join(d for _, d in documents)
+
+
+# --------------------------------------------------------------------------- outputs kept for the next render
+
+
+class ShardCache:
+    """kustomize's output for each shard, keyed by everything it read: what render's next gate reuses.
+
+    A shard's output is decided by its directory (the kustomization, the Experiments' files, the patch
+    files, every byte of them) and by the kustomize that built it (``tool``: the binary and the
+    environment it reads, ``stamp.tool_identity``). When the next render stages a tree, every shard whose
+    inputs are byte for byte the same has that output already; only the others are built. So a render
+    that changes one spec builds the few shards holding it, not every overlay. Each entry starts with the
+    SHA-256 of its text, checked when read (a truncated or edited entry is a miss); the entries the last
+    gate did not use are deleted. It lives beside the render stamp in the git directory and is used by
+    render's gate only: ``check``, the CI gate, always builds.
+    """
+
+    def __init__(self, directory: Path, tool: str):
+        self.directory = directory
+        self.tool = tool
+        self.used: set[str] = set()
+
+    def key(self, shard: Path) -> str:
+        h = hashlib.sha256(f"{self.tool}\n".encode())
+        for dirpath, dirnames, filenames in os.walk(shard):
+            dirnames.sort()
+            for name in sorted(filenames):
+                path = Path(dirpath) / name
+                h.update(f"{path.relative_to(shard).as_posix()}\0".encode("utf-8", "surrogateescape"))
+                h.update(hashlib.sha256(path.read_bytes()).digest())
+        return h.hexdigest()
+
+    def get(self, key: str) -> str | None:
+        self.used.add(key)
+        path = self.directory / key
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | getattr(os, "O_NONBLOCK", 0))
+        except OSError:
+            return None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return None
+            with os.fdopen(fd, "rb", closefd=False) as fh:
+                raw = fh.read()
+        except OSError:
+            return None
+        finally:
+            os.close(fd)
+        digest, _, body = raw.partition(b"\n")
+        if digest.decode("ascii", "replace") != hashlib.sha256(body).hexdigest():
+            return None
+        try:
+            return body.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+
+    def put(self, key: str, output: str) -> None:
+        body = output.encode("utf-8")
+        tmp = self.directory / f".{key}.{os.getpid()}.tmp"
+        try:
+            if self.directory.is_symlink():
+                return
+            self.directory.mkdir(parents=True, exist_ok=True)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+            with os.fdopen(fd, "wb") as fh:
+                fh.write(hashlib.sha256(body).hexdigest().encode() + b"\n" + body)
+            os.replace(tmp, self.directory / key)
+        except OSError:
+            try:
+                os.unlink(tmp)
+            except OSError:
+                pass
+
+    def prune(self) -> None:
+        """Delete the entries this gate did not use (older trees' shards)."""
+        try:
+            if self.directory.is_symlink():
+                return
+            for entry in os.scandir(self.directory):
+                if entry.name not in self.used:
+                    os.unlink(entry.path)
+        except OSError:
+            pass

@@ -54,10 +54,7 @@ from .layout import BASE_DIR, CONFIG_FILE, DEPLOY_DIR, EXPERIMENTS_DIR, KUSTOMIZ
 FORMAT = 1
 STAMP_DIR = "katib-gitops"
 MAX_STAMP_BYTES = 16 * 1024 * 1024
-RECORD_FILE = "katib-gitops.generated.yaml"  # record.RECORD_FILE (record imports the YAML stack)
-ROOT_FILES = (CONFIG_FILE, RECORD_FILE, *KUSTOMIZATION_FILES)
 TREES = (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)
-LEFTOVER_PREFIX = ".katib-gitops-"  # writer.STAGE_PREFIX and writer.TXN_DIR: an interrupted render
 # Libraries whose behaviour is part of the verdict (parsing, schemas, rules); a different install is another tool.
 LIBRARIES = ("yaml", "ruamel.yaml", "jsonschema", "jsonschema_rs", "kubernetes_validate", "re2", "detect_secrets")
 KUSTOMIZE_ENV = ("KUSTOMIZE", "GO", "XDG_CONFIG_HOME")  # prefixes of the variables kustomize (Go) reads
@@ -104,7 +101,8 @@ def state_digest(entries: Iterable[tuple[str, str]]) -> str:
 
 def scan(root: Path) -> Scan:
     """The files render reads and writes, each by its contents; Doubt for anything else."""
-    from .writer import has_generated_header
+    from .record import RECORD_FILE
+    from .writer import STAGE_PREFIX, TXN_DIR, has_generated_header
 
     files: dict[str, Entry] = {}
 
@@ -141,9 +139,9 @@ def scan(root: Path) -> Scan:
         names = os.listdir(root)
     except OSError as exc:
         raise Doubt(f"cannot list the repository: {exc.strerror}") from None
-    if any(name.startswith(LEFTOVER_PREFIX) for name in names):
+    if any(name.startswith(STAGE_PREFIX) or name == TXN_DIR for name in names):
         raise Doubt("an interrupted render left its staging or transaction directory")
-    for name in ROOT_FILES:
+    for name in (CONFIG_FILE, RECORD_FILE, *KUSTOMIZATION_FILES):
         st = lstat(os.path.join(root, name))
         if st is not None:
             if not stat.S_ISREG(st.st_mode):
@@ -280,6 +278,23 @@ def tool_identity() -> str:
 
 def stamp_path(root: Path) -> Path:
     """<git dir>/katib-gitops/render-<key>.json, the key naming root inside the work tree."""
+    directory, key = _place(root)
+    return directory / f"render-{key}.json"
+
+
+def shard_cache(root: Path) -> Any:
+    """The cache of kustomize's shard outputs for render's gate (``shards.ShardCache``) beside the stamp;
+    None where no stamp can be kept."""
+    from .shards import ShardCache
+
+    try:
+        directory, key = _place(root)
+        return ShardCache(directory / f"shards-{key}", tool_identity())
+    except Doubt:
+        return None
+
+
+def _place(root: Path) -> tuple[Path, str]:
     import subprocess
 
     try:
@@ -295,8 +310,7 @@ def stamp_path(root: Path) -> Path:
         key = Path(os.path.realpath(root)).relative_to(os.path.realpath(top)).as_posix()
     except ValueError:
         raise Doubt("the repository is not inside its git work tree") from None
-    name = hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
-    return git_dir / STAMP_DIR / f"render-{name}.json"
+    return git_dir / STAMP_DIR, hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest()[:16]
 
 
 # --------------------------------------------------------------------------- reading and writing it

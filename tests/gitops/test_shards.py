@@ -172,3 +172,44 @@ def test_any_set_of_specs_builds_the_same_in_shards(tmp_path_factory, small_shar
     root = make_repo(tmp_path_factory.mktemp("shards"), names)
     for overlay, (sharded, whole) in built_both_ways(root).items():
         assert sharded == whole, (overlay, names)
+
+
+def test_render_rebuilds_only_the_shards_a_change_touches(tmp_path: Path, small_shards, monkeypatch):
+    import subprocess
+
+    from katib_gitops import stamp
+
+    root = make_repo(tmp_path, NAMES)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    built: list[str] = []
+    real = kustomize.build
+
+    def counting(directory, *args, **kwargs):
+        built.append(Path(directory).name)
+        return real(directory, *args, **kwargs)
+
+    monkeypatch.setattr(kustomize, "build", counting)
+    assert cli("render", "-q", "-C", str(root)) == 0
+    first = [b for b in built if b.startswith(("cpu-", "gpu-"))]
+    assert len(first) >= 6
+    spec = root / "experiments" / "exp-07.yaml"
+    spec.write_text(spec.read_text().replace("train.py", "train2.py"))  # a new Experiment, same patches
+    built.clear()
+    assert cli("render", "-q", "-C", str(root)) == 0
+    again = [b for b in built if b.startswith(("cpu-", "gpu-"))]
+    assert 1 <= len(again) <= 3, again  # the shard holding exp-07 in each overlay it deploys under
+    # What the gate validated is what a whole build gives, and check (which never reuses) agrees.
+    assert cli("check", "-q", "-C", str(root)) == 0
+    cache = stamp.shard_cache(root)
+    entries = sorted(cache.directory.iterdir())
+    assert len(entries) == len(first), "entries of the older tree are pruned"
+    # An entry that does not match its digest is a miss: built again, not trusted.
+    victim = next(e for e in entries if b"exp-07" not in e.read_bytes())  # a shard the next change leaves alone
+    victim.write_bytes(victim.read_bytes().replace(b"kind: Experiment", b"kind: Experimen", 1))
+    spec.write_text(spec.read_text().replace("train2.py", "train.py"))
+    built.clear()
+    assert cli("render", "-q", "-C", str(root)) == 0
+    rebuilt = [b for b in built if b.startswith(("cpu-", "gpu-"))]
+    assert len(rebuilt) >= 2, rebuilt  # exp-07's shards, and the one whose entry was spoilt
+    cache.used.clear()
+    assert cache.get(victim.name) is not None and b"kind: Experimen\n" not in victim.read_bytes()
