@@ -51,12 +51,13 @@ def _drop_empty(value: Any) -> Any:
     return value
 
 
-def import_experiment(doc: Document, default_profile: str = "cpu") -> dict[str, Any]:
+def import_experiment(doc: Document, default_profile: str = "cpu", name: str | None = None) -> dict[str, Any]:
     """The spec (as a plain mapping in reading order) for the Experiment in doc.
 
     The spec deploys under the repository's default profile, switched off for it (`profiles: {cpu: null}`), so
     rendering it deploys exactly the imported Experiment, resources included; choosing a profile (`profile:`)
-    or dropping that line is how its author opts in.
+    or dropping that line is how its author opts in. name: the spec's name (a spec file's name is its spec's
+    name), instead of the Experiment's metadata.name.
     """
     from .validation import kubernetes
     from .validation.schema import check_experiment
@@ -74,7 +75,7 @@ def import_experiment(doc: Document, default_profile: str = "cpu") -> dict[str, 
     exp = doc.data
     meta = exp.get("metadata") or {}
     spec = exp.get("spec") or {}
-    name = meta.get("name") or ""
+    name = name or meta.get("name") or ""
     if not name:
         raise UserError(doc.finding("the Experiment has no metadata.name", ["metadata"], rule="import"))
     out: dict[str, Any] = {"name": name}

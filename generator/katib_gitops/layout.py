@@ -24,3 +24,18 @@ def find_root(start: str | os.PathLike[str] = ".") -> Path:
         if (d / CONFIG_FILE).is_file() or (d / EXPERIMENTS_DIR).is_dir():
             return d
     return here
+
+
+def git_prefix(path: str | os.PathLike[str]) -> str:
+    """path's place inside its git repository ("platform/katib/", "" at the top or outside any repository).
+
+    GitHub places a workflow annotation by its path from the top of the checkout, so findings about a
+    repository kept in a folder of a larger one (a monorepo) carry this prefix in `--output github`. Found
+    by looking for `.git` (a directory, or a file in a worktree or submodule) without running git.
+    """
+    here = Path(path).resolve()
+    for d in (here, *here.parents):
+        if (d / ".git").exists():
+            rel = here.relative_to(d).as_posix()
+            return "" if rel == "." else f"{rel}/"
+    return ""

@@ -57,12 +57,33 @@ class Condition:
         return self.status == "True"
 
 
+# common/v1beta1 MetricStrategyType; consts.UnavailableMetricValue
+STRATEGIES = ("min", "max", "latest")
+UNAVAILABLE = "unavailable"
+
+
 @dataclass(frozen=True)
 class BestTrial:
     name: str
     parameters: dict[str, str]
     # metric name -> {"min", "max", "latest"} as Katib reports them (strings)
     metrics: dict[str, dict[str, str]]
+    objective: str = ""  # the objective metric's name
+    strategies: dict[str, str] = field(default_factory=dict)  # metric name -> min, max or latest
+
+    def value(self, metric: str) -> str | None:
+        """The value Katib ranks by (experiment/util/status_util.go getObjectiveMetricValue): the metric's
+        metricStrategy picks min, max or latest, and an unavailable min or max falls back to latest."""
+        m = self.metrics.get(metric)
+        if m is None:
+            return None
+        strategy = self.strategies.get(metric, "latest")
+        value = m.get(strategy) if strategy in ("min", "max") else None
+        return m.get("latest") if value in (None, UNAVAILABLE) else value
+
+    @property
+    def objective_value(self) -> str | None:
+        return self.value(self.objective)
 
 
 @dataclass
@@ -140,7 +161,21 @@ class LiveExperiment:
         for m in _list(observation.get("metrics")):
             if isinstance(m, dict) and m.get("name") is not None:
                 metrics[str(m["name"])] = {k: str(m[k]) for k in ("min", "max", "latest") if m.get(k) is not None}
-        return BestTrial(str(best["bestTrialName"]), params, metrics)
+        return BestTrial(str(best["bestTrialName"]), params, metrics, *self.metric_strategies())
+
+    def metric_strategies(self) -> tuple[str, dict[str, str]]:
+        """(objective metric, metric -> strategy) as Katib's mutating webhook leaves the spec: each metric's
+        metricStrategies entry, else max for maximize, min for minimize, latest otherwise
+        (experiments/v1beta1/experiment_defaults.go setDefaultObjective)."""
+        objective = self.spec.get("objective") if isinstance(self.spec.get("objective"), dict) else {}
+        name = str(objective.get("objectiveMetricName") or "")
+        default = {"maximize": "max", "minimize": "min"}.get(str(objective.get("type")), "latest")
+        names = [name, *[str(m) for m in _list(objective.get("additionalMetricNames"))]]
+        strategies = {m: default for m in names if m}
+        for item in _list(objective.get("metricStrategies")):
+            if isinstance(item, dict) and item.get("name") is not None and item.get("value") in STRATEGIES:
+                strategies[str(item["name"])] = str(item["value"])
+        return name, strategies
 
     @property
     def completion_time(self) -> str | None:

@@ -29,6 +29,7 @@ from .spec_check import spec_path_for
 from .yamlio import Document, load_one
 
 _MISSING = object()
+UPDATE_RULES = "katib-update-"  # updates.refusals
 
 
 def dig(data: Any, path: Sequence[PathPart]) -> Any:
@@ -89,7 +90,10 @@ class RenderProvenance:
 
     def _in_overlay(self, r: RenderedExperiment, profile: str, doc: Document, f: Finding) -> Finding:
         here = dig(doc.data, f.path)
-        if here is not _MISSING and here == dig(r.experiment, f.path):
+        # Katib's update rules compare the whole deployed Experiment with the live one: a refusal is about the
+        # spec field (trials.max, resumePolicy, trial, ...) whatever the profile patched inside it.
+        update_rule = f.rule.startswith(UPDATE_RULES) and spec_path_for(f.path, r.spec)
+        if update_rule or (here is not _MISSING and here == dig(r.experiment, f.path)):
             line, col = r.document.position(spec_path_for(f.path, r.spec))
             return replace(f, file=r.spec.path, line=line, column=col)
         # Patched by the profile: the spec's own profile, else one the settings file defines.

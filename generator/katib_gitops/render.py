@@ -18,7 +18,7 @@ from .findings import Finding, UserError
 from .naming import experiment_name, spec_hash
 from .profiles import layout
 from .profiles.layout import PROFILE_LABEL
-from .profiles.model import Profile, conflicts, for_experiment
+from .profiles.model import Profile, ProfileError, conflicts, for_experiment
 from .profiles.patches import ProfileConflict, profile_patches
 from .record import RECORD_FILE, record_text
 from .repo import BASE_DIR, CONFIG_FILE, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
@@ -58,6 +58,8 @@ class RenderResult:
     files: dict[str, str] = field(default_factory=dict)
     warnings: list[Finding] = field(default_factory=list)
     profiles: list[str] = field(default_factory=list)  # the overlays written, sorted
+    # Specs' adjustments of profiles they do not deploy under, rendered to be checked (``probe_spec``).
+    probes: list[RenderedExperiment] = field(default_factory=list)
 
 
 def header(source: str) -> str:
@@ -133,14 +135,37 @@ def chosen_profiles(repo: Repo, spec: Spec) -> tuple[str, ...]:
     return spec.profile if spec.profile is not None else (repo.config.default_profile,)
 
 
-def render_spec(repo: Repo, spec: Spec, doc: Document) -> list[RenderedExperiment]:
-    """One Experiment per profile the spec deploys under, each named after its own base and overlay patches."""
+def _base_experiment(repo: Repo, spec: Spec) -> dict[str, Any]:
     base = build_experiment(spec)
     if not spec.namespace:
         base["metadata"]["namespace"] = repo.config.namespace
         # keep metadata keys in reading order: name, namespace, labels, annotations
         base["metadata"] = {k: base["metadata"][k] for k in ("name", "namespace", *[
             k for k in base["metadata"] if k not in ("name", "namespace")])}
+    return base
+
+
+def _settings(repo: Repo, doc: Document, pname: str, overrides: dict[str, Any], where: list[Any]) -> Profile:
+    """The profile pname as this spec gets it; its own contradictions are errors at the spec line."""
+    try:
+        settings = for_experiment(repo.config.profiles, pname, overrides)
+    except ProfileError as exc:
+        raise UserError(doc.finding(exc.message, ["profiles", *exc.path], rule="profile")) from None
+    if settings is None:
+        known = sorted({*repo.config.profiles, *overrides})
+        hint = difflib.get_close_matches(pname, known, n=1)
+        raise UserError(doc.finding(
+            f"no profile {pname!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
+            + f" (katib-gitops.yaml has: {', '.join(sorted(repo.config.profiles))})", where, rule="profile"))
+    for path, message in conflicts(settings):
+        in_spec = pname in overrides and path[0] in (overrides[pname] or {})
+        raise UserError(doc.finding(message, ["profiles", pname, *path] if in_spec else where, rule="profile"))
+    return settings
+
+
+def render_spec(repo: Repo, spec: Spec, doc: Document) -> list[RenderedExperiment]:
+    """One Experiment per profile the spec deploys under, each named after its own base and overlay patches."""
+    base = _base_experiment(repo, spec)
     annotations = {**base["metadata"].get("annotations", {}), **experiment_annotations(repo, spec)}
     overrides = dict(spec.profiles)
     chosen = chosen_profiles(repo, spec)
@@ -149,19 +174,10 @@ def render_spec(repo: Repo, spec: Spec, doc: Document) -> list[RenderedExperimen
                                     "one profile, or keep the hash", ["hashName"], rule="profile"))
     out = []
     for i, pname in enumerate(chosen):
-        settings = for_experiment(repo.config.profiles, pname, overrides)
         where = ["profile", i] if isinstance(doc.data.get("profile"), list) else ["profile"]
         if spec.profile is None:
             where = ["name"]
-        if settings is None:
-            known = sorted({*repo.config.profiles, *overrides})
-            hint = difflib.get_close_matches(pname, known, n=1)
-            raise UserError(doc.finding(
-                f"no profile {pname!r}" + (f"; did you mean {hint[0]!r}?" if hint else "")
-                + f" (katib-gitops.yaml has: {', '.join(sorted(repo.config.profiles))})", where, rule="profile"))
-        for path, message in conflicts(settings):
-            in_spec = pname in overrides and path[0] in (overrides[pname] or {})
-            raise UserError(doc.finding(message, ["profiles", pname, *path] if in_spec else where, rule="profile"))
+        settings = _settings(repo, doc, pname, overrides, where)
         experiment = base if i == len(chosen) - 1 else copy.deepcopy(base)
         experiment["metadata"]["labels"] = {**experiment["metadata"]["labels"], PROFILE_LABEL: pname}
         patches = _patches_or_error(spec, doc, experiment, settings, where)
@@ -171,6 +187,43 @@ def render_spec(repo: Repo, spec: Spec, doc: Document) -> list[RenderedExperimen
             experiment["metadata"]["annotations"] = dict(annotations)
         out.append(RenderedExperiment(spec, doc, pname, experiment, patches, settings))
     return out
+
+
+def unused_profiles(repo: Repo, spec: Spec) -> list[str]:
+    """The profiles the spec's ``profiles:`` adjusts (or defines) that it does not deploy under."""
+    chosen = chosen_profiles(repo, spec)
+    return [name for name, _ in spec.profiles if name not in chosen]
+
+
+def probe_spec(repo: Repo, spec: Spec, doc: Document) -> list[RenderedExperiment]:
+    """The Experiment the spec would deploy under each profile it adjusts but does not deploy under.
+
+    Nothing deploys these; they exist so that such an adjustment is checked like any other (its own
+    contradictions and conflicts with the trial here, at the spec's ``profiles.NAME`` line; the patched
+    Experiment by the validation layers) instead of being silently dropped. ``render_repo`` also warns.
+    """
+    out = []
+    overrides = dict(spec.profiles)
+    for pname in unused_profiles(repo, spec):
+        where = ["profiles", pname]
+        settings = _settings(repo, doc, pname, overrides, where)
+        experiment = _base_experiment(repo, spec)
+        experiment["metadata"]["labels"] = {**experiment["metadata"]["labels"], PROFILE_LABEL: pname}
+        patches = _patches_or_error(spec, doc, experiment, settings, where)
+        out.append(RenderedExperiment(spec, doc, pname, experiment, patches, settings))
+    return out
+
+
+def unused_profile_warnings(repo: Repo, spec: Spec, doc: Document) -> list[Finding]:
+    chosen = chosen_profiles(repo, spec)
+    if spec.profile is None:
+        how = f"it has no profile:, so it deploys under the repository's defaultProfile {chosen[0]!r}"
+    else:
+        how = f"its profile: is {', '.join(chosen)}"
+    return [doc.finding(f"adjusts the profile {name!r}, which this spec does not deploy under ({how}): the "
+                        f"adjustment is checked but changes nothing; add {name!r} to profile: or remove it",
+                        ["profiles", name], severity="warning", rule="profile-unused")
+            for name in unused_profiles(repo, spec)]
 
 
 def _patches_or_error(spec: Spec, doc: Document, base: dict[str, Any], profile: Profile,
@@ -204,12 +257,15 @@ def _trial_path(spec: Spec, doc: Document, trial_field: tuple[Any, ...], fallbac
 def render_repo(repo: Repo, specs: list[tuple[Spec, Document]] | None = None) -> RenderResult:
     loaded = load_specs(repo) if specs is None else specs
     rendered = [r for spec, doc in loaded for r in render_spec(repo, spec, doc)]
+    probes = [p for spec, doc in loaded for p in probe_spec(repo, spec, doc)]
     overridden = namespace_findings(repo, rendered)
     if overridden:
         raise SpecErrors(overridden)
     _unique_names(rendered)
-    result = RenderResult(rendered)
+    result = RenderResult(rendered, probes=probes)
     result.warnings.extend(_special_specs(repo))
+    for spec, doc in loaded:
+        result.warnings.extend(unused_profile_warnings(repo, spec, doc))
     for r in rendered:
         result.warnings.extend(spec_warnings(r.document))
     if not rendered:
@@ -322,9 +378,12 @@ def namespace_findings(repo: Repo, rendered: list[RenderedExperiment]) -> list[F
 
 
 def namespace_manifest(repo: Repo) -> dict[str, Any]:
+    from .deploy import namespace_annotations  # never pruned or deleted by Argo CD or Flux: it holds Katib too
+
     return {"apiVersion": "v1", "kind": "Namespace", "metadata": {
         "name": repo.config.namespace,
-        "labels": {"katib.kubeflow.org/metrics-collector-injection": "enabled"}}}
+        "labels": {"katib.kubeflow.org/metrics-collector-injection": "enabled"},
+        "annotations": namespace_annotations()}}
 
 
 def deploy_files(repo: Repo, profiles: list[str]) -> dict[str, str]:

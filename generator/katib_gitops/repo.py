@@ -106,13 +106,16 @@ def load_config(path: Path) -> RepoConfig:
     if not path.is_file():
         return RepoConfig()
     from .config_schema import load_settings  # local import keeps startup small
-    from .profiles.model import conflicts
+    from .profiles.model import ProfileError, conflicts
 
     doc = load_settings(path, CONFIG_FILE)
     d = doc.data
     git, argo, flux = d.get("git", {}), d.get("argocd", {}), d.get("flux", {})
     dg, da, df = GitSource(), ArgoSettings(), FluxSettings()
-    profiles = repo_profiles(d.get("profiles"))
+    try:
+        profiles = repo_profiles(d.get("profiles"))
+    except ProfileError as exc:
+        raise UserError(doc.finding(exc.message, ["profiles", *exc.path], rule="profile")) from None
     for name, profile in profiles.items():
         for where, message in conflicts(profile):
             raise UserError(doc.finding(message, ["profiles", name, *where], rule="profile"))

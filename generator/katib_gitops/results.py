@@ -17,7 +17,7 @@ from typing import Any
 
 from .findings import Finding, UserError
 from .repo import Repo
-from .status import ExperimentStatus
+from .status import ExperimentStatus, best_trial_record
 
 RESULTS_DIR = "results"
 SCHEMA = "results.schema.json"
@@ -39,8 +39,7 @@ def record(row: ExperimentStatus) -> dict[str, Any] | None:
                        "metricsUnavailable": live.count("trialMetricsUnavailable")}
     best = live.best_trial
     if best is not None:
-        entry["bestTrial"] = {"name": best.name, "parameters": dict(sorted(best.parameters.items())),
-                              "metrics": {k: dict(v) for k, v in sorted(best.metrics.items())}}
+        entry["bestTrial"] = best_trial_record(best)
     return entry
 
 

@@ -1,8 +1,9 @@
 """init and new: scaffold a GitOps repository, add a spec to one.
 
 The repository template is a cookiecutter template shipped as package data
-(templates/repo). ``new --from`` copies an existing spec with ruamel.yaml, so
-its comments and key order survive.
+(templates/repo); where it goes in git is ``git_place``'s business, how its CI
+installs the tool ``install_choice``'s. ``new --from`` copies an existing spec
+with ruamel.yaml, so its comments and key order survive.
 """
 
 from __future__ import annotations
@@ -11,60 +12,22 @@ import os
 import re
 import shutil
 import tempfile
+from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from .findings import Finding, UserError
+from .git_place import GitPlace, locate
+from .install_choice import Install, choose
 from .repo import EXPERIMENTS_DIR, load_repo
 from .yamlio import dump_roundtrip, roundtrip
 
 NAME = re.compile(r"^[a-z]([-a-z0-9]*[a-z0-9])?$")
-# Where init puts a wheel given with --install, and the spec schema editors read (the modeline of specs).
-WHEELS_DIR = "tools"
+# The spec schema editors read (the modeline of specs).
 SPEC_SCHEMA = "schemas/spec.schema.json"
-# What may appear in an install source: it lands in a workflow's shell command, quoted.
-_SAFE_SOURCE = re.compile(r"^[A-Za-z0-9._+\-=@:/~#<>!,\[\] ]+$")
-_PINNED = re.compile(r"^katib-gitops\s*(?:==\s*(?P<version>[A-Za-z0-9.+!-]+))?$")
-
-
-def install_source(source: str | None) -> tuple[str, Path | None]:
-    """(what the workflow pip-installs, a wheel to copy into the repository or None).
-
-    Always exactly this version of the tool: `check` compares generated files byte for byte, so a
-    repository is only green with the version that rendered it. SOURCE is a version spec
-    (``katib-gitops==X``, for an index that has it), a git URL with a tag (``git+https://...@vX``) or a
-    wheel file (copied into the repository's tools/).
-    """
-    from . import __version__
-
-    def bad(message: str) -> UserError:
-        return UserError(Finding(message, file="--install", line=0, column=0, rule="init"), exit_code=2)
-
-    if source is None:
-        return f"katib-gitops=={__version__}", None
-    if not _SAFE_SOURCE.match(source):
-        raise bad(f"{source!r}: not a version spec, git URL or wheel path (unexpected characters)")
-    if source.endswith(".whl"):
-        wheel = Path(source)
-        if not wheel.is_file():
-            raise bad(f"no such wheel: {source}")
-        parts = wheel.name.split("-")
-        if len(parts) < 5 or parts[0] != "katib_gitops" or parts[1] != __version__:
-            raise bad(f"{wheel.name} is not a katib-gitops {__version__} wheel (this is the version that renders "
-                      "the repository)")
-        return f"./{WHEELS_DIR}/{wheel.name}", wheel
-    if source.startswith("git+") or "://" in source:
-        ref = source.split("://", 1)[-1].split("#", 1)[0]
-        if "@" not in ref.split("/", 1)[-1]:
-            raise bad(f"{source}: name the tag of version {__version__}, e.g. git+https://host/org/katib-gitops.git@v{__version__}")
-        return source, None
-    pinned = _PINNED.match(source.strip())
-    if pinned is None:
-        raise bad(f"{source!r}: use katib-gitops=={__version__}, a git URL with a tag, or a wheel path")
-    if pinned.group("version") not in (None, __version__):
-        raise bad(f"{source} is not the version that renders this repository ({__version__})")
-    return f"katib-gitops=={__version__}", None
+PRE_COMMIT_CONFIG = ".pre-commit-config.yaml"
+_TEMPLATE_WORKFLOW = ".github/workflows/katib-gitops.yml"
 
 
 def _template_dir() -> Path:
@@ -105,60 +68,129 @@ def _inert_context(context: dict[str, Any]) -> dict[str, str]:
     return out
 
 
-def init_repo(directory: Path, context: dict[str, Any], install: str | None = None) -> Path:
+@dataclass(frozen=True)
+class InitResult:
+    directory: Path
+    place: GitPlace
+    install: Install
+    workflow: Path  # where the CI workflow was written
+    pre_commit: Path | None  # the pre-commit config written, None in a folder of a larger repository
+
+
+def _refuse(message: str, path: Path) -> UserError:
+    return UserError(Finding(message, file=str(path), line=0, column=0, rule="init"), exit_code=2)
+
+
+def _check_target(directory: Path, place: GitPlace) -> None:
+    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
+        raise _refuse("exists and is not a directory", directory)
+    # The top of a git repository made for it holds .git already: that is still an empty repository.
+    allowed = {".git"} if place.top is not None and place.path == "." else set()
+    if directory.exists() and any(p.name not in allowed for p in directory.iterdir()):
+        raise _refuse("directory exists and is not empty", directory)
+    workflow = place.workflow_file(directory)
+    if place.in_subfolder and (workflow.exists() or workflow.is_symlink()):
+        raise _refuse(f"a workflow of this name exists; init writes its CI workflow there and overwrites nothing: "
+                      f"rename or remove it, then run init again", workflow)
+
+
+def init_repo(directory: Path, context: dict[str, Any], install: str | None = None) -> InitResult:
     """Create a repository at directory from the template, then render it.
 
-    Everything is made in a scratch directory beside the target and moved into place only when the
-    render succeeded: a failed init leaves nothing behind.
+    Inside an existing git repository (a monorepo), directory becomes a folder of it: settings' git.path is
+    its place, and the CI workflow goes to the top's .github/workflows/ (refused if one of that name exists).
+    Everything is made in a scratch directory beside the target and moved into place only when the render
+    succeeded: a failed init leaves nothing behind.
     """
     from . import __version__
+
+    directory = directory.absolute()
+    place = locate(directory)
+    _check_target(directory, place)
+    _check_name(context.get("experiment", "quadratic"), "experiment name")
+    if "git_url" not in context and place.remote_url and _VALUES["git_url"][0].fullmatch(place.remote_url):
+        context = {**context, "git_url": place.remote_url}
+    values = _inert_context(context)
+    chosen = choose(install)  # inert too: install_choice allows no Jinja delimiters
+    # The directory's own name only titles the README and names the example URLs: a slug of it is inert.
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", directory.name).strip("-.") or "katib-experiments"
+    values = {**values, "repo_name": slug, "katib_gitops_version": __version__, "install_kind": chosen.kind,
+              "install_source": chosen.source, "install_sha256": chosen.sha256, "git_path": place.path,
+              "branch": place.branch, "workflow_file": place.workflow_name}
+    anchor = next(d for d in (directory.parent, *directory.parents) if d.is_dir())
+    try:
+        scratch = Path(tempfile.mkdtemp(prefix=".katib-gitops-init-", dir=anchor))
+    except OSError as exc:
+        raise _refuse(f"cannot create it: {exc.strerror}", directory) from None
+    try:
+        out = _make(scratch, values, chosen)
+        workflow_text = None
+        if place.in_subfolder:  # GitHub reads workflows only at the top; pre-commit reads the top's config
+            workflow_text = (out / _TEMPLATE_WORKFLOW).read_text(encoding="utf-8")
+            shutil.rmtree(out / ".github")
+            (out / PRE_COMMIT_CONFIG).unlink()
+        _place(out, directory, anchor, workflow_text, place.workflow_file(directory))
+    except OSError as exc:
+        raise _refuse(f"cannot create it: {exc.strerror or exc}", directory) from None
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
+    return InitResult(directory, place, chosen, place.workflow_file(directory),
+                      None if place.in_subfolder else directory / PRE_COMMIT_CONFIG)
+
+
+def _make(scratch: Path, values: dict[str, str], chosen: Install) -> Path:
+    """The rendered repository, in scratch."""
     from cookiecutter.main import cookiecutter
 
     from .render import render_repo
     from .writer import write_tree
 
-    directory = directory.absolute()
-    if directory.is_symlink() or (directory.exists() and not directory.is_dir()):
-        raise UserError(Finding("exists and is not a directory", file=str(directory), line=0, column=0,
-                                rule="init"), exit_code=2)
-    if directory.exists() and any(directory.iterdir()):
-        raise UserError(Finding("directory exists and is not empty", file=str(directory), line=0, column=0,
-                                rule="init"), exit_code=2)
-    _check_name(context.get("experiment", "quadratic"), "experiment name")
-    values = _inert_context(context)
-    requirement, wheel = install_source(install)  # inert too: install_source allows no Jinja delimiters
-    values = {**values, "katib_gitops_version": __version__, "katib_gitops_requirement": requirement}
-    # The directory's own name only titles the README and names the example URLs: a slug of it is inert.
-    slug = re.sub(r"[^A-Za-z0-9._-]+", "-", directory.name).strip("-.") or "katib-experiments"
-    parent = directory.parent
-    if not parent.is_dir():
-        raise UserError(Finding("parent directory does not exist", file=str(directory), line=0, column=0,
-                                rule="init"), exit_code=2)
+    out = Path(cookiecutter(str(_template_dir()), no_input=True, output_dir=str(scratch), extra_context=values))
+    schema = out / SPEC_SCHEMA
+    schema.parent.mkdir(parents=True, exist_ok=True)
+    schema.write_bytes(resources.files("katib_gitops.schemas").joinpath("spec.schema.json").read_bytes())
+    if chosen.wheel is not None:
+        (out / chosen.source).parent.mkdir(parents=True, exist_ok=True)
+        (out / chosen.source).write_bytes(chosen.wheel)
+    repo = load_repo(out)
+    write_tree(repo, render_repo(repo).files)
+    return out
+
+
+def _place(out: Path, directory: Path, anchor: Path, workflow_text: str | None, workflow: Path) -> None:
+    """Move the scratch repository to directory, then write the workflow at the top; undo both on failure."""
+    created: list[Path] = []  # directories made here, outermost first, removed again on failure
+    moved: list[Path] = []
     try:
-        scratch = Path(tempfile.mkdtemp(prefix=".katib-gitops-init-", dir=parent))
-    except OSError as exc:
-        raise UserError(Finding(f"cannot create it: {exc.strerror}", file=str(directory), line=0, column=0,
-                                rule="init"), exit_code=2) from None
-    try:
-        out = Path(cookiecutter(str(_template_dir()), no_input=True, output_dir=str(scratch),
-                                extra_context={"repo_name": slug, **values}))
-        schema = out / SPEC_SCHEMA
-        schema.parent.mkdir(parents=True, exist_ok=True)
-        schema.write_bytes(resources.files("katib_gitops.schemas").joinpath("spec.schema.json").read_bytes())
-        if wheel is not None:
-            (out / WHEELS_DIR).mkdir(exist_ok=True)
-            shutil.copyfile(wheel, out / WHEELS_DIR / wheel.name)
-        repo = load_repo(out)
-        write_tree(repo, render_repo(repo).files)
-        if directory.exists():
-            directory.rmdir()  # empty, checked above
-        os.rename(out, directory)
-    except OSError as exc:
-        raise UserError(Finding(f"cannot create it: {exc.strerror or exc}", file=str(directory), line=0, column=0,
-                                rule="init"), exit_code=2) from None
-    finally:
-        shutil.rmtree(scratch, ignore_errors=True)
-    return directory
+        for d in reversed(directory.relative_to(anchor).parents[:-1] if directory != anchor else ()):
+            if not (anchor / d).exists():
+                (anchor / d).mkdir()
+                created.append(anchor / d)
+        if directory.exists():  # empty, or a fresh repository's top with only .git in it (checked above)
+            for entry in sorted(out.iterdir()):
+                os.rename(entry, directory / entry.name)
+                moved.append(directory / entry.name)
+        else:
+            os.rename(out, directory)
+            created.append(directory)
+        if workflow_text is not None:
+            for d in (workflow.parent.parent, workflow.parent):  # .github/ and .github/workflows/ at the top
+                if not d.is_dir():
+                    d.mkdir()
+                    created.append(d)
+            # O_EXCL: a workflow that appeared since the check above is not overwritten.
+            fd = os.open(workflow, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o644)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(workflow_text)
+    except BaseException:
+        for path in moved:
+            if path.is_dir() and not path.is_symlink():
+                shutil.rmtree(path, ignore_errors=True)
+            else:
+                path.unlink(missing_ok=True)
+        for path in reversed(created):
+            shutil.rmtree(path, ignore_errors=True)
+        raise
 
 
 def new_spec(repo_dir: Path, name: str, source: Path | None = None) -> Path:

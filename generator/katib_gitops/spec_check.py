@@ -13,10 +13,10 @@ imports run one way (validation -> spec_check -> render).
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Callable, Sequence
+from typing import Any, Callable, Sequence
 
 from .findings import Finding, PathPart, UserError, value_at
-from .render import RenderedExperiment, SpecErrors, load_specs, render_spec
+from .render import RenderedExperiment, SpecErrors, load_specs, probe_spec, render_spec
 from .repo import Repo
 from .spec import Spec
 from .yamlio import Document
@@ -78,25 +78,49 @@ def at_spec_lines(findings: Sequence[Finding], rendered: RenderedExperiment) -> 
     return out
 
 
+def at_profile_lines(findings: Sequence[Finding], probe: RenderedExperiment,
+                     patched: dict[str, Any]) -> list[Finding]:
+    """Findings about a probe (``render.probe_spec``: the spec patched by a profile it does not deploy
+    under), at the spec's ``profiles.NAME`` line (the line holding the offending value when there is one).
+    A field the profile left as the base has it is dropped: the spec's deployed Experiments report it."""
+    out = []
+    where = ("profiles", probe.profile)
+    for f in findings:
+        here = value_at(patched, f.path, _MISSING)
+        if here is not _MISSING and here == value_at(probe.experiment, f.path, _MISSING):
+            continue
+        text = _scalar_text(here) if here is not _MISSING else "\0"
+        at = probe.document.find_text(where, text) if probe.document.subnode(where) is not None else None
+        line, col = at or probe.document.position(where)
+        out.append(replace(f, file=probe.spec.path, line=line, column=col))
+    return out
+
+
+_MISSING = object()
+
+
 def _scalar_text(value: object) -> str:
     if isinstance(value, bool):
         return "true" if value else "false"
     return str(value) if isinstance(value, (str, int, float)) and value != "" else "\0"  # \0: matches nothing
 
 
-def repo_spec_findings(repo: Repo, check: Callable[[RenderedExperiment], list[Finding]]) -> list[Finding]:
-    """Schema findings of every spec, then check's findings of what each renders to."""
+def repo_spec_findings(repo: Repo, check: Callable[[RenderedExperiment], list[Finding]],
+                       check_probe: Callable[[RenderedExperiment], list[Finding]]) -> list[Finding]:
+    """Schema findings of every spec, then check's findings of what each renders to (check_probe's of what
+    it would render to under each profile it adjusts without deploying under it)."""
     try:
         loaded = load_specs(repo)
     except SpecErrors as exc:
         return list(exc.findings)
     out: list[Finding] = []
     for spec, doc in loaded:
-        try:
-            rendered = render_spec(repo, spec, doc)
-        except UserError as exc:
-            out.append(exc.finding)
-            continue
-        for r in rendered:
-            out += [f for f in check(r) if f not in out]  # one finding per spec, however many profiles
+        for make, checker in ((render_spec, check), (probe_spec, check_probe)):
+            try:
+                made = make(repo, spec, doc)
+            except UserError as exc:
+                out.append(exc.finding)
+                break
+            for r in made:
+                out += [f for f in checker(r) if f not in out]  # one finding per spec, however many profiles
     return out

@@ -12,7 +12,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any
 
-from .live import LiveExperiment, LiveState
+from .live import BestTrial, LiveExperiment, LiveState
 from .naming import HASH_LEN
 from .profiles.layout import PROFILE_LABEL, SPEC_LABEL
 from .repo import Repo
@@ -51,10 +51,20 @@ class ExperimentStatus:
             "trials": {k: self.live.count(k) for k in ("trials", "trialsSucceeded", "trialsFailed", "trialsRunning",
                                                        "trialsPending", "trialsKilled", "trialsEarlyStopped",
                                                        "trialMetricsUnavailable")},
-            "bestTrial": None if best is None else {"name": best.name, "parameters": best.parameters,
-                                                    "metrics": best.metrics},
+            "bestTrial": None if best is None else best_trial_record(best),
         }
         return out
+
+
+def best_trial_record(best: BestTrial) -> dict[str, Any]:
+    """The best trial as status --output json and results/<spec>.yaml record it: its parameters, each metric's
+    min/max/latest as Katib reports them, and the objective's value by its metricStrategy (Katib's ranking)."""
+    out: dict[str, Any] = {"name": best.name, "parameters": dict(sorted(best.parameters.items())),
+                           "metrics": {k: dict(v) for k, v in sorted(best.metrics.items())}}
+    if best.objective and best.objective in best.metrics:
+        out["objective"] = {"metric": best.objective, "strategy": best.strategies.get(best.objective, "latest"),
+                            "value": best.objective_value}
+    return out
 
 
 def _of_spec(live: LiveExperiment, spec: str, profile: str | None = None) -> bool:

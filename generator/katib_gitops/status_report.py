@@ -26,12 +26,18 @@ def _trials(row: ExperimentStatus) -> str:
 
 
 def _best(row: ExperimentStatus) -> str:
+    """The best trial as Katib ranks it: each metric's value by its metricStrategy (min, max or latest of the
+    trial's reports), the objective first and the strategy named."""
     best = row.live.best_trial if row.live is not None else None
     if best is None:
         return ""
-    metrics = ", ".join(f"{k}={v.get('latest', v.get('max', ''))}" for k, v in sorted(best.metrics.items()))
+    names = [best.objective] if best.objective in best.metrics else []
+    names += sorted(k for k in best.metrics if k != best.objective)
+    metrics = ", ".join(f"{k}={best.value(k)} ({best.strategies.get(k, 'latest')})" for k in names)
     params = ", ".join(f"{k}={v}" for k, v in sorted(best.parameters.items()))
-    return f"{best.name}: {metrics} ({params})"
+    ranked = f" by {best.objective}'s metricStrategy {best.strategies[best.objective]}" \
+        if best.objective in best.strategies else ""
+    return f"{best.name}{ranked}: {metrics}; {params}"
 
 
 def _role(row: ExperimentStatus) -> str:

@@ -1,7 +1,10 @@
 """Katib's rules for updating a live Experiment, applied to the Experiment a change would apply.
 
 From Katib's validating webhook (pkg/webhook/v1beta1/experiment/validator/validator.go,
-ValidateExperiment, ~L117-143), when the spec differs from the live one:
+ValidateExperiment, the ``oldInst != nil`` branch), which sees both objects after the mutating webhook
+(experiments/v1beta1/experiment_defaults.go SetDefault) has filled in the defaults, and compares the typed
+specs with ``equality.Semantic.DeepEqual``: a spec that is semantically unchanged is no change at all
+(no restart, nothing refused). When it changed:
 
 - katib-update-completed: once the Experiment completed (Succeeded or Failed), any spec change is refused
   unless it Succeeded by reaching maxTrialCount (reason ExperimentMaxTrialsReached) and its resumePolicy is
@@ -16,8 +19,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
+from .defaults import apply_katib_defaults
 from .live import RESTARTABLE_POLICIES, LiveExperiment
 from .naming import MUTABLE_FIELDS
+
+# The one part of ExperimentSpec Go keeps as unstructured.Unstructured (a map): compared key for key.
+UNSTRUCTURED = ("trialTemplate", "trialSpec")
 
 
 @dataclass(frozen=True)
@@ -27,13 +34,30 @@ class Refusal:
     rule: str
 
 
+def with_defaults(spec: dict[str, Any]) -> dict[str, Any]:
+    """spec as Katib holds it once its mutating webhook has run (both sides of an update have them)."""
+    return apply_katib_defaults({"spec": spec if isinstance(spec, dict) else {}})["spec"]
+
+
+def same_spec(a: dict[str, Any], b: dict[str, Any]) -> bool:
+    """Katib's test of "the spec changed": equality.Semantic.DeepEqual of the defaulted typed specs."""
+    return _semantic(with_defaults(a), with_defaults(b), ())
+
+
+def changed_fields(live_spec: dict[str, Any], new_spec: dict[str, Any]) -> list[str]:
+    """The top-level spec fields that differ, semantically, once Katib's defaults are on both sides."""
+    old, new = with_defaults(live_spec), with_defaults(new_spec)
+    return sorted(k for k in set(old) | set(new) if not _semantic(old.get(k), new.get(k), (k,)))
+
+
 def refusals(live: LiveExperiment, new_spec: dict[str, Any], immutable: bool = True) -> list[Refusal]:
     """Why Katib's webhook would refuse updating live to new_spec (empty: accepted, or nothing changes).
 
-    immutable=False skips the immutable-fields rule, for callers comparing an Experiment that is not the one
-    deployed (base/ before an overlay's patches).
+    new_spec is what Argo CD or Flux applies: the Experiment as its deployed overlay builds it.
+    immutable=False skips the immutable-fields rule (the counts rules alone).
     """
-    if _same(new_spec, live.spec):
+    changed = changed_fields(live.spec, new_spec)
+    if not changed:
         return []
     out = []
     if live.completed and not live.restartable:
@@ -47,32 +71,57 @@ def refusals(live: LiveExperiment, new_spec: dict[str, Any], immutable: bool = T
                            "katib-update-completed"))
     new_max = new_spec.get("maxTrialCount")
     trials = live.count("trials")
-    if isinstance(new_max, int) and new_max <= trials:
+    if isinstance(new_max, int) and not isinstance(new_max, bool) and new_max <= trials:
         out.append(Refusal(("spec", "maxTrialCount"),
                            f"must be greater than status.trials of the live Experiment {live.namespace}/{live.name} "
                            f"({trials}): Katib refuses {new_max}", "katib-update-max-trials"))
-    if immutable:
-        changed = sorted(k for k in set(new_spec) | set(live.spec)
-                         if k not in MUTABLE_FIELDS and not _same(new_spec.get(k), live.spec.get(k)))
-        if changed:
-            out.append(Refusal(("spec",), f"only spec.parallelTrialCount, spec.maxTrialCount and "
-                               f"spec.maxFailedTrialCount can change on the live Experiment "
-                               f"{live.namespace}/{live.name}; this changes spec.{', spec.'.join(changed)}",
-                               "katib-update-immutable"))
+    immutable_changes = [k for k in changed if k not in MUTABLE_FIELDS]
+    if immutable and immutable_changes:
+        out.append(Refusal(("spec", immutable_changes[0]),
+                           f"only spec.parallelTrialCount, spec.maxTrialCount and spec.maxFailedTrialCount can "
+                           f"change on the live Experiment {live.namespace}/{live.name}; this changes "
+                           f"spec.{', spec.'.join(immutable_changes)}", "katib-update-immutable"))
     return out
 
 
-def _same(a: Any, b: Any) -> bool:
-    """equality.Semantic.DeepEqual, near enough: an absent field equals an empty one (Go's omitempty)."""
-    if isinstance(a, dict) and isinstance(b, dict):
-        return all(_same(a.get(k), b.get(k)) for k in set(a) | set(b))
-    if isinstance(a, list) and isinstance(b, list):
-        return len(a) == len(b) and all(_same(x, y) for x, y in zip(a, b))
-    if a in (None, "", [], {}) and b in (None, "", [], {}):
+def _zero(v: Any) -> bool:
+    """Go's zero value of a typed field (omitempty: an absent field reads back as it). Numbers are not:
+    Katib's counts and goal are pointers, so 0 and absent differ."""
+    return v is None or v is False or (isinstance(v, (str, list, dict)) and not v)
+
+
+def _semantic(a: Any, b: Any, path: tuple[str, ...]) -> bool:
+    """equality.Semantic.DeepEqual over ExperimentSpec as JSON: in the typed fields an absent field equals its
+    zero value (and a nil slice or map an empty one); inside the unstructured trialSpec maps are compared key
+    for key (a key set to {} is not an absent key), numbers by value (JSON has one number type)."""
+    if path == UNSTRUCTURED:
+        return _unstructured(a, b)
+    if _zero(a) and _zero(b):
         return True
+    if isinstance(a, dict) or isinstance(b, dict):
+        if not all(isinstance(x, dict) or _zero(x) for x in (a, b)):
+            return False
+        a, b = a or {}, b or {}
+        return all(_semantic(a.get(k), b.get(k), (*path, k)) for k in set(a) | set(b))
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_semantic(x, y, (*path, "[]")) for x, y in zip(a, b))
+    return _scalar(a, b)
+
+
+def _unstructured(a: Any, b: Any) -> bool:
+    if isinstance(a, dict) and isinstance(b, dict):
+        return set(a) == set(b) and all(_unstructured(a[k], b[k]) for k in a)
+    if isinstance(a, list) and isinstance(b, list):
+        return len(a) == len(b) and all(_unstructured(x, y) for x, y in zip(a, b))
+    return _scalar(a, b)
+
+
+def _scalar(a: Any, b: Any) -> bool:
     if isinstance(a, bool) or isinstance(b, bool):
-        return a is b
-    return a == b
+        return type(a) is type(b) and a == b
+    if isinstance(a, (int, float)) and isinstance(b, (int, float)):
+        return a == b
+    return type(a) is type(b) and a == b
 
 
 def completed_warning(resume_policy: str) -> str:

@@ -229,3 +229,67 @@ def test_name_with_hash_must_fit_katibs_limit(tmp_path: Path, capsys):
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"experiments/{name}.yaml:1:1: name: Experiment name '{name}-")
     assert "Katib allows 40" in err
+
+
+def _readme_profiles() -> str:
+    """The katib-gitops.yaml example of README's Profiles section, verbatim."""
+    import re
+
+    from conftest import REPO_ROOT
+
+    readme = (REPO_ROOT / "README.md").read_text(encoding="utf-8")
+    section = readme[readme.index("### Profiles"):]
+    return re.search(r"```yaml\n(.*?)```", section, re.S).group(1)
+
+
+def test_readme_gpu_a100_starts_from_the_repositorys_gpu(tmp_path: Path):
+    """README's gpu-a100 ("a new one, starting from gpu") gets what the repository's gpu sets (its own
+    toleration, a 1Gi /dev/shm) and adds its own: 2 GPUs, the A100 node selector, classes, the queue label."""
+    (tmp_path / "katib-gitops.yaml").write_text(_readme_profiles())
+    write(tmp_path, "a100", SHORT.format(name="a100", extra="profile: [gpu, gpu-a100]\n", trial=""))
+    assert cli("render", "-C", str(tmp_path), "-q") == 0
+    gpu, a100 = (built(tmp_path, p)[0]["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]
+                 for p in ("gpu", "gpu-a100"))
+    assert a100["spec"]["tolerations"] == gpu["spec"]["tolerations"] == [
+        {"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}]
+    assert a100["spec"]["volumes"] == gpu["spec"]["volumes"] == [
+        {"name": "dshm", "emptyDir": {"medium": "Memory", "sizeLimit": "1Gi"}}]
+    assert a100["spec"]["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+    assert a100["spec"]["nodeSelector"] == {"nvidia.com/gpu.product": "NVIDIA-A100-SXM4-80GB"}
+    assert a100["spec"]["runtimeClassName"] == "nvidia" and a100["spec"]["priorityClassName"] == "research"
+    assert a100["metadata"]["labels"]["kueue.x-k8s.io/queue-name"] == "research"
+
+
+def test_from_names_any_repository_profile_and_a_spec_profile_starts_there_too(tmp_path: Path):
+    (tmp_path / "katib-gitops.yaml").write_text(
+        "profiles:\n"
+        "  gpu: {env: {NCCL_DEBUG: WARN}}\n"
+        "  a100: {from: gpu, gpus: 2, nodeSelector: {gpu: a100}}\n"   # named freely: from: says where it starts
+        "  a100-big: {from: a100, gpus: 8}\n")
+    write(tmp_path, "e", SHORT.format(name="e", extra="profile: [a100-big, mine]\n",
+                                      trial="profiles:\n  mine: {from: a100, env: {X: '1'}}\n"))
+    assert cli("render", "-C", str(tmp_path), "-q") == 0
+    big, mine = (built(tmp_path, p)[0]["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]
+                 for p in ("a100-big", "mine"))
+    assert big["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "8"
+    assert big["nodeSelector"] == mine["nodeSelector"] == {"gpu": "a100"}
+    assert {e["name"] for e in big["containers"][0]["env"]} == {"NCCL_DEBUG"}
+    assert {e["name"] for e in mine["containers"][0]["env"]} == {"NCCL_DEBUG", "X"}
+    assert mine["containers"][0]["resources"]["limits"]["nvidia.com/gpu"] == "2"
+
+
+@pytest.mark.parametrize("settings,where,words", [
+    ("profiles:\n  a: {from: b}\n  b: {from: a}\n", "katib-gitops.yaml:3:", "cycle"),
+    ("profiles:\n  a: {from: nowhere}\n", "katib-gitops.yaml:2:", "'nowhere' names no profile"),
+])
+def test_from_errors_are_at_the_settings_line(tmp_path: Path, capsys, settings: str, where: str, words: str):
+    (tmp_path / "katib-gitops.yaml").write_text(settings)
+    write(tmp_path, "e", SHORT.format(name="e", extra="", trial=""))
+    line = render_error(tmp_path, capsys)
+    assert line.startswith(where) and "profiles." in line and words in line, line
+
+
+def test_a_spec_profile_from_nowhere_is_an_error_even_when_unused(tmp_path: Path, capsys):
+    write(tmp_path, "e", SHORT.format(name="e", extra="", trial="profiles:\n  mine: {from: nowhere}\n"))
+    line = render_error(tmp_path, capsys)
+    assert line.startswith("experiments/e.yaml:10:") and "profiles.mine.from" in line, line

@@ -41,3 +41,28 @@ def test_annotations_are_valid_and_stable(prune: bool) -> None:
     assert all(isinstance(v, str) for v in out.values())
     assert list(out) == sorted(out)
     assert out == experiment_annotations(RepoConfig(), prune)
+
+
+@pytest.mark.parametrize("prune", [True, False])
+def test_the_emitted_namespace_is_never_pruned_or_deleted(iris_repo, prune: bool) -> None:
+    """createNamespace: true emits the Namespace (which usually holds Katib too) in the default profile's
+    overlay; built by real kustomize, it tells Argo CD never to prune it nor delete it with the Application
+    (Prune=false,Delete=false) and Flux never to prune it (also not when its Kustomization is deleted),
+    whatever the prune setting of the Experiments."""
+    import yaml
+
+    from conftest import cli
+    from katib_gitops.kustomize import build
+
+    cfg = iris_repo / "katib-gitops.yaml"
+    text = cfg.read_text().replace("createNamespace: false", "createNamespace: true")
+    cfg.write_text(text.replace("prune: false", f"prune: {str(prune).lower()}"))
+    assert cli("render", "-C", str(iris_repo), "-q") == 0
+    docs = list(yaml.safe_load_all(build(iris_repo / "overlays" / "cpu", "overlays/cpu")))
+    (ns,) = [d for d in docs if d["kind"] == "Namespace"]
+    annotations = ns["metadata"]["annotations"]
+    options = set(annotations["argocd.argoproj.io/sync-options"].split(","))
+    assert options == {"Prune=false", "Delete=false"}
+    assert annotations["kustomize.toolkit.fluxcd.io/prune"] == "disabled"
+    assert ns["metadata"]["labels"]["katib.kubeflow.org/metrics-collector-injection"] == "enabled"
+    assert cli("check", "-C", str(iris_repo)) == 0

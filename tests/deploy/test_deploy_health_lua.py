@@ -1,18 +1,15 @@
-"""The Argo CD health check for Experiment, run by a real Lua 5.1 over status fixtures."""
+"""The Argo CD health check for Experiment, run by a real Lua 5.1 (lupa's bundled runtime) over status fixtures."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from deploy_support import fixture_files, load_fixture, lua_interpreter, lua_literal, run_lua_health
+from deploy_support import fixture_files, load_fixture, lua_literal, run_lua_health
 
 from katib_gitops.deploy import health_config_map, health_script
 from katib_gitops.deploy.argocd import HEALTH_KEY
 from katib_gitops.repo import RepoConfig
-
-needs_lua = pytest.mark.skipif(lua_interpreter() is None, reason="lua5.1 not installed (apt-get install lua5.1)")
-
 
 @pytest.fixture(scope="module")
 def shipped_script(tmp_path_factory: pytest.TempPathFactory) -> Path:
@@ -37,7 +34,6 @@ def test_fixtures_cover_every_outcome() -> None:
     assert len(fixture_files()) >= 8
 
 
-@needs_lua
 @pytest.mark.parametrize("fixture", fixture_files(), ids=lambda p: p.stem)
 def test_health_status(shipped_script: Path, fixture: Path) -> None:
     case = load_fixture(fixture)
@@ -45,7 +41,6 @@ def test_health_status(shipped_script: Path, fixture: Path) -> None:
     assert (status, message) == (case["expected"]["argocd"]["status"], case["expected"]["argocd"]["message"])
 
 
-@needs_lua
 def test_harness_tells_a_wrong_script_apart(tmp_path: Path) -> None:
     # A script that ignores condition status would call failed-false Degraded:
     # the fixtures and harness must be able to see that.
@@ -63,11 +58,10 @@ def test_harness_tells_a_wrong_script_apart(tmp_path: Path) -> None:
     assert case["expected"]["argocd"]["status"] == "Progressing"
 
 
-@needs_lua
 def test_harness_refuses_libraries_argo_does_not_open(tmp_path: Path) -> None:
     script = tmp_path / "io.lua"
     script.write_text('io.write("x")\nreturn {status = "Healthy", message = ""}\n')
-    with pytest.raises(AssertionError, match="lua5.1 failed"):
+    with pytest.raises(AssertionError, match="Lua 5.1 failed"):
         run_lua_health(script, {"status": {}})
 
 
@@ -76,7 +70,6 @@ def test_lua_literal_escapes_quotes_and_non_ascii() -> None:
     assert lua_literal([1, True, None]) == "{1, true, nil}"
 
 
-@needs_lua
 def test_message_passes_through_unchanged(shipped_script: Path) -> None:
     message = 'Suggestion has failed: "tpe" pod\nCrashLoopBackOff — see logs'
     obj = {"status": {"conditions": [

@@ -113,7 +113,8 @@ profiles:
 
 def test_profiles_side_by_side_and_a_profile_change_renames_only_its_experiments(iris_repo: Path, capsys):
     """cpu, gpu and gpu-a100 experiments in one repo: each in its own overlay, the root builds all of them, and
-    changing only the gpu profile replaces only the gpu Experiments."""
+    changing only the gpu profile replaces only the gpu Experiments, gpu-a100's included: it starts from the
+    repository's gpu profile (its toleration)."""
     from katib_gitops import kustomize
 
     (iris_repo / "katib-gitops.yaml").write_text(A100)
@@ -139,5 +140,13 @@ def test_profiles_side_by_side_and_a_profile_change_renames_only_its_experiments
     actions = {(e["spec"], e["profile"]): e["action"] for e in json.loads(plan(iris_repo, "json", capsys))["experiments"]}
     assert actions == {
         ("experiments/iris.yaml", "cpu"): "unchanged", ("experiments/iris.yaml", "gpu"): "replaced",
-        ("experiments/on-a100.yaml", "gpu-a100"): "unchanged", ("experiments/on-cpu.yaml", "cpu"): "unchanged",
+        ("experiments/on-a100.yaml", "gpu-a100"): "replaced", ("experiments/on-cpu.yaml", "cpu"): "unchanged",
         ("experiments/on-gpu.yaml", "gpu"): "replaced"}
+    assert a100["spec"]["trialTemplate"]["trialSpec"]["spec"]["template"]["spec"]["tolerations"][-1]["key"] == \
+        "nvidia.com/gpu"
+    data = json.loads(plan(iris_repo, "json", capsys))
+    (replaced,) = [e for e in data["experiments"] if e["profile"] == "gpu-a100"]
+    assert any(c["path"].endswith("(overlays/gpu-a100)") and "tolerations" in c["path"] and c["new"] == ""
+               for c in replaced["changes"]), replaced["changes"]
+    text = plan(iris_repo, "text", capsys)
+    assert "= 2 unchanged" in text and "on-a100.yaml [gpu-a100]: replaced" in text

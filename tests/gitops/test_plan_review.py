@@ -44,9 +44,9 @@ def _pr(root: Path) -> None:
     assert cli("render", "-C", str(root), "-q") == 0
 
 
-def _plan(root: Path, capsys, *extra: str, fmt: str = "markdown") -> str:
+def _plan(root: Path, capsys, *extra: str, fmt: str = "markdown", status: int = 0) -> str:
     capsys.readouterr()
-    assert cli("plan", "-C", str(root), "--base", "HEAD", "--output", fmt, *extra) == 0
+    assert cli("plan", "-C", str(root), "--base", "HEAD", "--output", fmt, *extra) == status
     return capsys.readouterr().out
 
 
@@ -112,13 +112,17 @@ def test_live_state_refuses_update_of_a_completed_experiment(two_specs_on_gpu: P
     live_dir = tmp_path / "live"
     live_dir.mkdir()
     refused = live_file_of("goal-reached")
-    md = _plan(two_specs_on_gpu, capsys, "--live", str(refused))
+    md = _plan(two_specs_on_gpu, capsys, "--live", str(refused), status=3)
     assert "Katib will refuse this sync" in md and "ExperimentGoalReached" in md and "Succeeded" in md
+    assert "pass --live" not in md  # it was passed
+    text = _plan(two_specs_on_gpu, capsys, "--live", str(refused), fmt="text", status=3)
+    assert "REFUSED by Katib" in text and text.rstrip().endswith("exit status 3.")
+    assert json.loads(_plan(two_specs_on_gpu, capsys, "--live", str(refused), fmt="json", status=3))["refused"]
     shutil.rmtree(live_dir)
     live_dir.mkdir()
     accepted = live_file_of("running")
     md = _plan(two_specs_on_gpu, capsys, "--live", str(accepted))
-    assert "Katib will refuse" not in md and "Running (ExperimentRunning)" in md
+    assert "Katib will refuse" not in md and "Running (ExperimentRunning)" in md and "pass --live" not in md
 
 
 def test_markdown_folds_and_fits_a_comment():
@@ -137,3 +141,95 @@ def test_markdown_folds_and_fits_a_comment():
     assert f"{FOLD_CHANGES + 1} immutable fields changed (field-level diff)" in folded
     huge = to_markdown(Plan("abc", [replaced(i, 400) for i in range(40)]))
     assert len(huge) <= MAX_COMMENT + 200 and huge.rstrip().endswith("for the full plan)")
+
+
+def test_deploy_changes_say_what_a_removed_object_keeps_doing(two_specs_on_gpu: Path, capsys):
+    """sync: root -> profiles replaces the root's Application and Flux Kustomization with one per overlay; the
+    old ones are not synced by anything (deploy/ is applied by hand), so they stay and keep syncing: the plan
+    says so, with a command that removes each without deleting its Experiments."""
+    import shlex
+
+    cfg = two_specs_on_gpu / "katib-gitops.yaml"
+    _edit(cfg, "sync: root", "sync: profiles")
+    _edit(cfg, "interval: 5m", "interval: 10m")
+    data = json.loads(_plan(two_specs_on_gpu, capsys, fmt="json"))
+    changes = {(d["kind"], d["name"]): d for d in data["deploy"]}
+    assert {k: d["action"] for k, d in changes.items()} == {
+        ("Application", "katib"): "removed", ("Application", "katib-gpu"): "added",
+        ("Kustomization", "katib"): "removed", ("Kustomization", "katib-gpu"): "added",
+        ("GitRepository", "katib"): "changed"}
+    app = changes[("Application", "katib")]
+    assert app["file"] == "deploy/argocd/katib.yaml" and "keeps syncing '.'" in app["notes"][0]
+    command = app["notes"][0].rsplit(": ", 1)[1]
+    assert shlex.split(command) == ["kubectl", "delete", "application", "katib", "-n", "argocd"]
+    flux = changes[("Kustomization", "katib")]["notes"][0]
+    assert "prune is off" in flux and flux.endswith("kubectl delete kustomization katib -n flux-system")
+    assert "kubectl apply -k deploy/flux" in changes[("Kustomization", "katib-gpu")]["notes"][0]
+    text = _plan(two_specs_on_gpu, capsys, fmt="text")
+    assert "- deploy/argocd/katib.yaml: Application argocd/katib removed" in text
+    assert "deploy/: 2 added, 1 changed, 2 removed." in text
+    md = _plan(two_specs_on_gpu, capsys)
+    assert "#### deploy/" in md and "| `deploy/flux/katib.yaml` | Kustomization `flux-system/katib` | - removed |" in md
+    # an object kept under the same name: its field changes
+    _edit(cfg, "sync: profiles", "sync: root")
+    data = json.loads(_plan(two_specs_on_gpu, capsys, fmt="json"))
+    assert {(d["kind"], d["action"]) for d in data["deploy"]} == {("Kustomization", "changed"),
+                                                                   ("GitRepository", "changed")}
+    assert all(d["changes"] == [{"path": "spec.interval", "old": "5m", "new": "10m"}] for d in data["deploy"])
+
+
+def test_a_removed_pruning_kustomization_is_told_to_stop_pruning_first(two_specs_on_gpu: Path, capsys):
+    cfg = two_specs_on_gpu / "katib-gitops.yaml"
+    _edit(cfg, "prune: false", "prune: true")
+    git(two_specs_on_gpu, "commit", "-qam", "prune")
+    _edit(cfg, "sync: root", "sync: profiles")
+    data = json.loads(_plan(two_specs_on_gpu, capsys, fmt="json"))
+    (flux,) = [d for d in data["deploy"] if d["kind"] == "Kustomization" and d["action"] == "removed"]
+    assert "prune is on" in flux["notes"][0]
+    assert "kubectl patch kustomization katib -n flux-system --type merge -p '{\"spec\":{\"prune\":false}}' && " \
+           "kubectl delete kustomization katib -n flux-system" in flux["notes"][0]
+
+
+def test_an_applicationset_removed_keeps_what_its_applications_synced(two_specs_on_gpu: Path, capsys):
+    cfg = two_specs_on_gpu / "katib-gitops.yaml"
+    _edit(cfg, "mode: applications", "mode: applicationset")
+    _edit(cfg, "prune: false", "prune: true")
+    git(two_specs_on_gpu, "commit", "-qam", "applicationset")
+    _edit(cfg, "mode: applicationset", "mode: applications")
+    data = json.loads(_plan(two_specs_on_gpu, capsys, fmt="json"))
+    (appset,) = [d for d in data["deploy"] if d["kind"] == "ApplicationSet"]
+    assert appset["action"] == "removed" and "preserveResourcesOnDeletion\":true" in appset["notes"][0]
+    assert appset["notes"][0].endswith("kubectl delete applicationset katib -n argocd")
+
+
+def test_an_added_experiment_is_summed_up_in_one_line(two_specs_on_gpu: Path, capsys):
+    spec3 = two_specs_on_gpu / "experiments" / "iris3.yaml"
+    spec3.write_text((two_specs_on_gpu / "experiments" / "iris.yaml").read_text().replace("name: iris", "name: iris3"))
+    _edit(spec3, "  gpu:\n    env:", "  gpu:\n    gpus: 4\n    env:")
+    (added,) = [e for e in json.loads(_plan(two_specs_on_gpu, capsys, fmt="json"))["experiments"]
+                if e["action"] == "added"]
+    assert added["summary"] == (
+        "random search, maximize accuracy (goal 0.99), 4 parameters (penalty, tol, C, max_iter), "
+        "12 trials × 4 GPU(s) = 48 GPU-trials, 3 at once (12 GPU(s)), image YOUR_REGISTRY/katib-kubeflow-tuner:0.1.0")
+    assert added["summary"] in _plan(two_specs_on_gpu, capsys, fmt="text")
+    assert f"- {added['summary']}" in _plan(two_specs_on_gpu, capsys)
+
+
+def test_refused_exit_status_is_one_number_everywhere():
+    from katib_gitops.commands import plan as command
+    from katib_gitops.plan import EXIT_REFUSED
+
+    assert command.EXIT_REFUSED == EXIT_REFUSED == 3
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    assert f"`{EXIT_REFUSED}`" in readme[readme.index("### plan"):readme.index("### Validation layers")]
+
+
+@pytest.mark.parametrize("command,words", [
+    ("plan", ["Exit status: 0 plan printed", "1 the specs do not render", "2 usage error", "3 plan printed"]),
+    ("check", ["Exit status: 0 in sync and valid", "1 findings", "2 usage error", "--live"]),
+])
+def test_help_documents_the_exit_statuses(command: str, words: list[str], capsys):
+    with pytest.raises(SystemExit):
+        cli(command, "--help")
+    text = " ".join(capsys.readouterr().out.split())
+    assert all(w in text for w in words), text

@@ -412,3 +412,60 @@ def test_an_unreadable_generated_file_is_exit_2_not_hand_written(repo: Path, cap
     assert code == 2
     one_line(err, "base/cpu/iris.yaml:0:0: cannot read it")
     assert snapshot(repo) == before
+
+
+# --------------------------------------------------------------------------- a profile adjustment nothing deploys
+
+UNUSED_ADJUSTMENT = """\
+profiles:
+  gpu-big:                                   # defined here, never deployed (profile: is cpu)
+    limits: {memory: 8 GiB}                  # not a quantity
+    podLabels: {"team/a b": x}               # not a label key
+    tolerations: [{key: a, operator: Exists, value: b, effect: Sometimes}]
+    env:
+      GITHUB_TOKEN: ghp_abcdefghijklmnopqrstuvwxyz0123456789
+"""
+
+
+@pytest.mark.parametrize("command", ["render", "check", "validate"])
+def test_an_unused_profile_adjustment_is_checked_not_dropped(repo: Path, capsys, command: str):
+    """A spec's adjustment of a profile it does not deploy under renders into no overlay, so nothing built
+    would ever see it: it is checked as if deployed, each mistake an error at its own spec line, and said to
+    be unused; render writes nothing."""
+    spec = repo / "experiments" / "iris.yaml"
+    text = spec.read_text().replace("profile: [cpu, gpu]\n", "profile: cpu\n")
+    text = text[:text.index("profiles:\n")] + UNUSED_ADJUSTMENT
+    spec.write_text(text)
+    lines = text.splitlines()
+
+    def line_of(fragment: str) -> int:
+        return next(i for i, ln in enumerate(lines, 1) if fragment in ln)
+
+    before = snapshot(repo)
+    argv = [command, "-C", str(repo)] if command != "validate" else [command, str(spec)]
+    code, out, err = run(argv, capsys)
+    assert code == 1
+    # check also says the generated files are out of date: the spec changed and render refused to write
+    report = [ln for ln in (out + err).splitlines() if SHAPED.match(ln) and not ln.endswith("[sync]")]
+    errors = {ln.split(":")[1] for ln in report if ": warning:" not in ln and "[profile-unused]" not in ln
+              and "adjusts the profile" not in ln}
+    assert errors >= {str(line_of("8 GiB")), str(line_of("team/a b")), str(line_of("Sometimes")),
+                      str(line_of("GITHUB_TOKEN"))}, report
+    assert all(ln.startswith(("experiments/iris.yaml:", str(spec) + ":")) for ln in report), report
+    for fragment in ("is not a Kubernetes quantity", "is not a valid label", "is not a taint effect",
+                     "looks like a secret"):
+        assert any(fragment in ln for ln in report), (fragment, report)
+    unused = [ln for ln in report if "adjusts the profile 'gpu-big'" in ln]
+    assert len(unused) == 1 and "its profile: is cpu" in unused[0] and f":{line_of('gpu-big:')}:" in unused[0]
+    assert snapshot(repo) == before
+
+
+def test_an_unused_adjustment_that_is_fine_is_only_a_warning(repo: Path, capsys):
+    spec = repo / "experiments" / "iris.yaml"
+    spec.write_text(spec.read_text().replace("profile: [cpu, gpu]\n", "profile: cpu\n"))
+    code, out, err = run(["render", "-C", str(repo), "-q"], capsys)
+    assert code == 0
+    (warning,) = [ln for ln in err.splitlines() if "adjusts the profile" in ln]
+    assert "warning" in warning and "'gpu'" in warning and "profile: is cpu" in warning
+    code, out, err = run(["check", "-C", str(repo)], capsys)
+    assert code == 0 and "adjusts the profile 'gpu'" in out + err

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pytest
 import yaml
 
 from conftest import cli
@@ -115,7 +116,7 @@ def test_status_of_a_spec_deployed_under_two_profiles(iris_repo: Path, tmp_path:
     d.mkdir()
     live = live_file(d, **{names["cpu"]: "running", names["gpu"]: "running", "iris-0badc0de": "goal-reached"})
     data = yaml.safe_load(live.read_text())
-    for it in data["items"]:
+    for it in (i for i in data["items"] if i["kind"] == "Experiment"):
         it["metadata"]["labels"]["katib-gitops.dev/profile"] = "cpu" if it["metadata"]["name"] == names["cpu"] \
             else "gpu"
     live.write_text(yaml.safe_dump(data))
@@ -124,3 +125,83 @@ def test_status_of_a_spec_deployed_under_two_profiles(iris_repo: Path, tmp_path:
     rows = json.loads(capsys.readouterr().out)
     assert sorted((r["name"], r["current"], r["superseded_by"]) for r in rows) == sorted(
         [(names["cpu"], True, None), (names["gpu"], True, None), ("iris-0badc0de", False, names["gpu"])])
+
+
+def test_best_trial_value_is_the_objectives_metric_strategy(iris_repo: Path, tmp_path: Path, capsys):
+    """Katib ranks trials by the objective's metricStrategy (status_util.go getObjectiveMetricValue): max for
+    iris' maximize (latest 0.95 is not what it ranked), min or latest when the spec says so; status, its
+    markdown and json, and results --write all give that value and name the strategy."""
+    name, live = _live(iris_repo, tmp_path, "max-trials")
+    capsys.readouterr()
+    assert cli("status", "-C", str(iris_repo), "--live", str(live)) == 0
+    text = capsys.readouterr().out
+    assert f"best: iris-max-trials-t-s0 by accuracy's metricStrategy max: accuracy=0.9667 (max)" in text
+    assert "accuracy=0.95" not in text
+    assert cli("status", "-C", str(iris_repo), "--live", str(live), "--output", "markdown") == 0
+    assert "accuracy=0.9667 (max)" in capsys.readouterr().out
+    assert cli("status", "-C", str(iris_repo), "--live", str(live), "--output", "json") == 0
+    (row,) = [r for r in json.loads(capsys.readouterr().out) if r["name"] == name]
+    assert row["live"]["bestTrial"]["objective"] == {"metric": "accuracy", "strategy": "max", "value": "0.9667"}
+    assert cli("results", "-C", str(iris_repo), "--live", str(live), "--write") == 0
+    (entry,) = [e for e in yaml.safe_load((iris_repo / "results" / "iris.yaml").read_text())["experiments"]
+                if e["name"] == name]
+    assert entry["bestTrial"]["objective"] == {"metric": "accuracy", "strategy": "max", "value": "0.9667"}
+    # the spec says latest: Katib ranked by the latest report
+    data = yaml.safe_load(live.read_text())
+    for it in (i for i in data["items"] if i["kind"] == "Experiment"):
+        it["spec"]["objective"]["metricStrategies"] = [{"name": "accuracy", "value": "latest"}]
+    live.write_text(yaml.safe_dump(data))
+    assert cli("status", "-C", str(iris_repo), "--live", str(live)) == 0
+    assert "by accuracy's metricStrategy latest: accuracy=0.95 (latest)" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("strategy,reported,value", [
+    ("min", {"min": "0.1", "max": "0.4", "latest": "0.3"}, "0.1"),
+    ("max", {"min": "0.1", "max": "0.4", "latest": "0.3"}, "0.4"),
+    ("latest", {"min": "0.1", "max": "0.4", "latest": "0.3"}, "0.3"),
+    ("max", {"min": "unavailable", "max": "unavailable", "latest": "nan"}, "nan"),  # not a number: latest
+    (None, {"min": "0.1", "max": "0.4", "latest": "0.3"}, "0.1"),  # no strategy: minimize's default, min
+])
+def test_value_by_strategy_follows_katib(strategy, reported, value):
+    from katib_gitops.live import parse_live
+
+    objective = {"type": "minimize", "objectiveMetricName": "loss"}
+    if strategy:
+        objective["metricStrategies"] = [{"name": "loss", "value": strategy}]
+    doc = {"apiVersion": "kubeflow.org/v1beta1", "kind": "Experiment", "metadata": {"name": "e"},
+           "spec": {"objective": objective},
+           "status": {"currentOptimalTrial": {"bestTrialName": "e-1", "observation": {
+               "metrics": [{"name": "loss", **reported}]}}}}
+    best = parse_live(yaml.safe_dump(doc), "f").get("e").best_trial
+    assert best.objective_value == value and best.strategies["loss"] == (strategy or "min")
+
+
+def test_a_local_runs_status_yaml_is_recorded_with_its_completion_time(iris_repo: Path, tmp_path: Path, capsys):
+    """`katib-gitops run` writes status.yaml as Katib reports an Experiment (with completionTime and the
+    objective it ranks by); `results --live runs/<name>/status.yaml` records it like a live one."""
+    import sys
+
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runner"))
+    from runner_helpers import options, with_command
+
+    from katib_gitops.kustomize import build
+    from katib_gitops.runner import run_experiment
+
+    name = _rendered(iris_repo)
+    (exp,) = [d for d in yaml.safe_load_all(build(iris_repo / "overlays" / "cpu")) if d]
+    exp["spec"]["maxTrialCount"], exp["spec"]["parallelTrialCount"] = 2, 1
+    # two reports per trial: max 0.9, latest 0.5 (grouped: Katib's collector only reads the last command of
+    # an `sh -c "a; b"`)
+    exp = with_command(exp, ["sh", "-c", "{ echo accuracy=0.9; echo accuracy=0.5 ${trialParameters.penalty} "
+                                         "${trialParameters.tol} ${trialParameters.C} ${trialParameters.max_iter}; }"])
+    result = run_experiment(exp, options(tmp_path, out=tmp_path / "run"))
+    assert result.condition.type == "Succeeded", result.summary
+    status = tmp_path / "run" / "status.yaml"
+    doc = yaml.safe_load(status.read_text())
+    assert doc["status"]["completionTime"] >= doc["status"]["startTime"]
+    capsys.readouterr()
+    assert cli("results", "-C", str(iris_repo), "--live", str(status), "--write") == 0
+    (entry,) = yaml.safe_load((iris_repo / "results" / "iris.yaml").read_text())["experiments"]
+    assert entry["name"] == name and entry["completionTime"] == doc["status"]["completionTime"]
+    assert entry["bestTrial"]["objective"] == {"metric": "accuracy", "strategy": "max", "value": "0.9"}
+    assert cli("check", "-C", str(iris_repo)) == 0

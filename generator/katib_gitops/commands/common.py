@@ -40,15 +40,25 @@ def validation_options(args, repo: Repo):
                              pod_security=args.pod_security)
 
 
+def add_live_option(p, what: str) -> None:
+    """--live FILE|-|kubectl for the commands that compare the repository with a cluster (default: none)."""
+    p.add_argument("--live", metavar="FILE", default=None,
+                   help="live state: the output of `kubectl get experiments -A -o yaml` (or -o json; a file, - for "
+                   f"stdin, or `kubectl` to run it in the current context); {what}")
+
+
 def add_quiet_option(p) -> None:
     p.add_argument("-q", "--quiet", action="store_true",
                    help="print nothing on success; on failure only the errors (warnings too with --strict)")
 
 
-def report(findings: list[Finding], fmt: str, quiet: bool = False, strict: bool = False) -> int:
+def report(findings: list[Finding], fmt: str, quiet: bool = False, strict: bool = False, root: str | None = None) -> int:
+    """Print the findings; root: the directory their relative paths start from (default: the current one)."""
     from ..findings import shown, unique
+    from ..layout import git_prefix
     from ..validation import reporters
 
     findings = unique(findings)
-    sys.stdout.write(reporters.render(shown(findings, quiet, strict), fmt))
+    prefix = git_prefix(root or ".") if fmt == "github" else ""
+    sys.stdout.write(reporters.render(shown(findings, quiet, strict), fmt, prefix))
     return 1 if any(f.severity == "error" for f in findings) else 0

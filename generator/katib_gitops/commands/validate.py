@@ -39,9 +39,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="the cluster's katib-config sets injectSecurityContext: true, so Katib's collector sidecar "
                    "copies the first container's securityContext (affects --pod-security)")
     p.add_argument("--pod-security", choices=LEVELS, help="require this Pod Security Standard of every pod template")
-    p.add_argument("--live", metavar="FILE", default=None,
-                   help="live state: the output of `kubectl get experiments -A -o yaml` (a file, - for stdin, or "
-                   "`kubectl` to run it); each Experiment the cluster has is checked against Katib's update rules")
+    common.add_live_option(p, "each Experiment the cluster has is checked against Katib's update rules, "
+                           "compared with what its deployed overlay applies")
     common.add_quiet_option(p)
     p.add_argument("-C", "--repo", default=".", help="repository root or a directory inside it, when no PATH is given")
     p.set_defaults(func=run)
@@ -76,6 +75,7 @@ def run(args: argparse.Namespace) -> int:
         pod_security=args.pod_security,
         live=_live(args.live),
     )
+    root = None  # findings about PATHs are relative to the current directory, about the repository to its root
     if args.paths:
         report = validate_paths(args.paths, options)
     else:
@@ -83,10 +83,11 @@ def run(args: argparse.Namespace) -> int:
 
         repo = load_repo(args.repo)
         report = validate_repo(repo, options)
+        root = str(repo.root)
         if not report.sources:
             raise UserError(Finding(f"nothing to validate: no experiments/, base/, overlays/ or deploy/ in {repo.root}",
                                     file=str(repo.root), rule="usage"), exit_code=2)
-    common.report(report.findings, args.output, args.quiet, args.strict)
+    common.report(report.findings, args.output, args.quiet, args.strict, root=root)
     if args.output == "text" and not (args.quiet and report.ok):
         print("; ".join([summary(unique(report.findings), report.documents), *report.notes]), file=sys.stderr)
     return 0 if report.ok else 1

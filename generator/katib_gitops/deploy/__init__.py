@@ -10,7 +10,7 @@ from typing import Any, Sequence
 
 from ..repo import RepoConfig
 from .argocd import application, application_set, argocd_files, health_config_map
-from .common import experiment_annotations, health_script, sync_targets
+from .common import experiment_annotations, health_script, namespace_annotations, sync_targets
 from .flux import EXPERIMENT_HEALTH, flux_files, flux_kustomization, git_repository
 
 __all__ = [
@@ -25,6 +25,7 @@ __all__ = [
     "git_repository",
     "health_config_map",
     "health_script",
+    "namespace_annotations",
     "sync_targets",
 ]
 

@@ -51,6 +51,17 @@ def experiment_annotations(config: RepoConfig, prune: bool) -> dict[str, str]:
     return dict(sorted(out.items()))
 
 
+def namespace_annotations() -> dict[str, str]:
+    """Annotations of the Namespace render emits with ``createNamespace: true``.
+
+    That namespace usually holds Katib itself (kubeflow) and every Experiment, whatever the prune setting:
+    neither tool may ever delete it, not when pruning is on and it leaves git (Argo CD ``Prune=false``,
+    Flux ``prune: disabled``), nor when the Application or Kustomization is deleted (Argo CD
+    ``Delete=false``; Flux garbage-collects a deleted Kustomization's objects unless ``prune: disabled``).
+    """
+    return {ARGO_SYNC_OPTIONS: "Prune=false,Delete=false", FLUX_PRUNE: "disabled"}
+
+
 def object_name(profile: str | None) -> str:
     """katib for the object syncing the whole repository, katib-<profile> for one overlay's."""
     return f"{NAME_PREFIX}-{profile}" if profile else NAME_PREFIX

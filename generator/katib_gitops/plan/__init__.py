@@ -25,10 +25,13 @@ from typing import Any
 from ..deployment import gpu_use
 from ..naming import MUTABLE_FIELDS, immutable_part
 from ..repo import Repo
-from .model import (ADDED, REMOVED, REPLACED, UNCHANGED, UPDATED, Deployment, ExperimentPlan, FieldChange,
-                    LiveSummary, Plan, leaf_changes)
+from .deploy_changes import compare_deploy
+from .model import (ADDED, EXIT_REFUSED, REMOVED, REPLACED, UNCHANGED, UPDATED, Deployment, ExperimentPlan,
+                    FieldChange, LiveSummary, Plan, leaf_changes)
 from .reporters import to_markdown, to_text
 from .sides import Side, default_base, load_side, side_at
+from .summary import one_line
+
 
 def _deployments(side: Side, name: str) -> list[Deployment]:
     out = []
@@ -54,14 +57,17 @@ def _overlay_changes(old: Side, new: Side, old_name: str, new_name: str, seen: l
 
 
 def compare(old: Side, new: Side, live: Any = None) -> list[ExperimentPlan]:
-    from ..updates import completed_warning, refusals
+    from ..updates import completed_warning
 
     plans = []
     for key in sorted(set(old.experiments) | set(new.experiments)):
         o, n = old.experiments.get(key), new.experiments.get(key)
         if o is None:
+            built = new.deployments(n.name)
             plans.append(ExperimentPlan(n.spec.path, ADDED, new_name=n.name, namespace=_ns(n),
-                                        deployments=_deployments(new, n.name)))
+                                        deployments=_deployments(new, n.name), profile=key[1],
+                                        summary=one_line(next(iter(built.values()), n.experiment))))
+            _with_live(plans[-1], new, n, live)
             continue
         pruned = old.repo.config.prune if o.spec.prune is None else o.spec.prune
         if n is None:
@@ -69,6 +75,8 @@ def compare(old: Side, new: Side, live: Any = None) -> list[ExperimentPlan]:
                                deployments=_deployments(old, o.name))
             if not pruned:
                 e.notes.append(_keeps_running(o.name, _ns(o), e.deployments))
+            e.profile = key[1]
+            _with_live(e, new, n, live)
             plans.append(e)
             continue
         oe, ne = o.experiment["spec"], n.experiment["spec"]
@@ -81,7 +89,7 @@ def compare(old: Side, new: Side, live: Any = None) -> list[ExperimentPlan]:
                 e.notes.append(f"{o.name} is deleted when this merges (pruning is on), with its trials")
             else:
                 e.notes.append(_keeps_running(o.name, _ns(o), e.old_deployments))
-        elif o.experiment == n.experiment:
+        elif o.experiment == n.experiment and old.deployments(o.name) == new.deployments(n.name):
             e = ExperimentPlan(n.spec.path, UNCHANGED, o.name, n.name, namespace=_ns(n),
                                deployments=_deployments(new, n.name))
         else:
@@ -89,24 +97,48 @@ def compare(old: Side, new: Side, live: Any = None) -> list[ExperimentPlan]:
             changes += leaf_changes(o.experiment["metadata"], n.experiment["metadata"], ("metadata",))
             e = ExperimentPlan(n.spec.path, UPDATED, o.name, n.name, changes, namespace=_ns(n),
                                deployments=_deployments(new, n.name))
-            if any(c.path.startswith("spec.") for c in changes):
+            custom = _overlay_changes(old, new, o.name, n.name, [])
+            if custom:  # outside the name's hash: a team's own Component (overlays/<profile>/custom)
+                e.changes += custom
+                e.refused.append("an overlay's own kustomize Component changed immutable fields of the "
+                                 f"Experiment {n.name} under the same name (its changes are not part of the name's "
+                                 "hash): Katib refuses the update; change the spec too, so it gets a new name")
+            if live is None and any(c.path.startswith("spec.") for c in changes):
                 e.notes.append(completed_warning(str(ne.get("resumePolicy") or "Never")))
                 if oe.get("maxTrialCount") != ne.get("maxTrialCount"):
                     e.notes.append("Katib also refuses a maxTrialCount that is not above the number of trials the "
                                    "Experiment has already created (status.trials)")
         e.profile = key[1]
-        if live is not None:
-            current = live.get(e.old_name or e.new_name, e.namespace) if (e.old_name or e.new_name) else None
-            if current is not None:
-                e.live = LiveSummary(current.name, current.state.type if current.state else "Unknown",
-                                     current.state.reason if current.state else "", current.count("trials"),
-                                     current.count("trialsRunning"), current.resume_policy)
-                if e.action == UPDATED:
-                    built = new.deployments(n.name)
-                    target = next(iter(built.values()))["spec"] if built else ne
-                    e.refused = [r.message for r in refusals(current, target, immutable=bool(built))]
+        _with_live(e, new, n, live)
         plans.append(e)
     return plans
+
+
+def _with_live(e: ExperimentPlan, new: Side, n: Any, live: Any) -> None:
+    """What the live state says: the Experiment's condition, and whether Katib's webhook refuses what Argo CD or
+    Flux will apply to it (each deployed overlay as kustomize builds it, Katib's defaults on both sides)."""
+    from ..updates import refusals
+
+    if live is None:
+        return
+    name = e.old_name if e.action in (REPLACED, REMOVED) else e.new_name
+    current = live.get(name, e.namespace) if name else None
+    if current is None:
+        if e.action == UPDATED:
+            e.notes.append(f"{name} is not in the live state ({live.source}): Argo CD or Flux create it as written")
+        return
+    e.live = LiveSummary(current.name, current.state.type if current.state else "Unknown",
+                         current.state.reason if current.state else "", current.count("trials"),
+                         current.count("trialsRunning"), current.resume_policy)
+    if e.action in (REPLACED, REMOVED) or n is None:
+        return
+    for overlay, built in new.deployments(n.name).items():
+        for r in refusals(current, built.get("spec") or {}):
+            if r.message not in e.refused:
+                e.refused.append(r.message)
+    if e.action == UNCHANGED and e.refused:
+        e.notes.append("unchanged in git, but the live Experiment differs from what is deployed (edited on the "
+                       "cluster, or an earlier sync never applied): the next sync is refused")
 
 
 def _ns(r: Any) -> str | None:
@@ -129,8 +161,8 @@ def make_plan(repo: Repo, base: str | None = None, live: Any = None) -> Plan:
         old = side_at(repo, ref, Path(tmp))
         new = load_side(repo)
         return Plan(base=ref, experiments=compare(old, new, live),
-                    live_source=getattr(live, "source", None))
+                    live_source=getattr(live, "source", None), deploy=compare_deploy(old.deploy, new.deploy))
 
 
-__all__ = ["ADDED", "REMOVED", "UNCHANGED", "UPDATED", "REPLACED", "Plan", "ExperimentPlan", "FieldChange",
+__all__ = ["ADDED", "EXIT_REFUSED", "REMOVED", "UNCHANGED", "UPDATED", "REPLACED", "Plan", "ExperimentPlan", "FieldChange",
            "make_plan", "to_text", "to_markdown", "leaf_changes"]

@@ -10,6 +10,8 @@ from ..findings import format_path
 
 ADDED, REMOVED, UNCHANGED, UPDATED, REPLACED = "added", "removed", "unchanged", "updated in place", "replaced"
 ACTIONS = (ADDED, REPLACED, UPDATED, REMOVED, UNCHANGED)
+# plan's exit status when it prints that Katib will refuse a sync (needs --live); 1 is broken specs, 2 usage.
+EXIT_REFUSED = 3
 
 
 @dataclass
@@ -56,6 +58,7 @@ class ExperimentPlan:
     refused: list[str] = field(default_factory=list)  # Katib's webhook will refuse the sync (live state)
     live: LiveSummary | None = None
     profile: str = ""  # the profile this Experiment is deployed under (a spec may deploy under several)
+    summary: str = ""  # added: what it runs, in one line (algorithm, objective, parameters, budget, image)
 
     @property
     def gpus(self) -> int:
@@ -72,6 +75,12 @@ class Plan:
     base: str
     experiments: list[ExperimentPlan]
     live_source: str | None = None
+    deploy: list[Any] = field(default_factory=list)  # deploy_changes.DeployChange: deploy/ objects changed
+
+    @property
+    def refused(self) -> bool:
+        """Katib will refuse at least one sync (known only with live state): plan exits EXIT_REFUSED."""
+        return any(e.refused for e in self.experiments)
 
     @property
     def gpu_total(self) -> int:
@@ -92,8 +101,8 @@ class Plan:
             for dep in d["deployments"] + d["old_deployments"]:
                 dep["gpus"] = dep["gpus_per_trial"] * dep["parallel"]
             experiments.append(d)
-        return {"base": self.base, "live": self.live_source, "gpu_total": self.gpu_total,
-                "gpu_kept": self.gpu_kept, "experiments": experiments}
+        return {"base": self.base, "live": self.live_source, "refused": self.refused, "gpu_total": self.gpu_total,
+                "gpu_kept": self.gpu_kept, "experiments": experiments, "deploy": [asdict(d) for d in self.deploy]}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2) + "\n"

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from .model import ADDED, ACTIONS, REMOVED, REPLACED, UNCHANGED, UPDATED, Deployment, ExperimentPlan, Plan
+from .model import ADDED, ACTIONS, EXIT_REFUSED, REMOVED, REPLACED, UNCHANGED, UPDATED, Deployment, ExperimentPlan, Plan
 
 # Past these sizes the markdown folds details away (<details>), so the comment stays readable.
 FOLD_CHANGES = 8
@@ -44,9 +44,16 @@ def _counts(plan: Plan) -> str:
     return ", ".join(f"{n} {a}" for a, n in counts.items())
 
 
+def _shown(e: ExperimentPlan) -> bool:
+    """Unchanged Experiments are counted, not listed, unless Katib will refuse their next sync."""
+    return e.action != UNCHANGED or bool(e.refused)
+
+
 def _headline(e: ExperimentPlan) -> str:
     if e.action == ADDED:
         return f"+ {e.label}: added as {e.new_name}"
+    if e.action == UNCHANGED:
+        return f"= {e.label}: unchanged: {e.new_name}"
     if e.action == REMOVED:
         return f"- {e.label}: removed; {e.old_name} is {'pruned' if e.pruned else 'kept (its results survive)'}"
     if e.action == REPLACED:
@@ -66,9 +73,11 @@ def _live(e: ExperimentPlan) -> str | None:
 def to_text(plan: Plan) -> str:
     lines = []
     for e in plan.experiments:
-        if e.action == UNCHANGED:
+        if not _shown(e):
             continue
         lines.append(_headline(e))
+        if e.summary:
+            lines.append(f"    {e.summary}")
         lines.append(f"    deployed under {_where(e.deployments)}")
         gpus = _gpu_line(e.deployments)
         if gpus:
@@ -79,12 +88,28 @@ def to_text(plan: Plan) -> str:
             lines.append(f"    {_live(e)}")
         lines += [f"    REFUSED by Katib: {r}" for r in e.refused]
         lines += [f"    note: {n}" for n in e.notes]
-    unchanged = sum(1 for e in plan.experiments if e.action == UNCHANGED)
+    unchanged = sum(1 for e in plan.experiments if e.action == UNCHANGED and not _shown(e))
     if unchanged:
         lines.append(f"= {unchanged} unchanged")
+    for d in plan.deploy:
+        lines.append(f"{_DEPLOY_SIGNS[d.action]} {d.file}: {d.label} {d.action}")
+        lines += [f"    {c.path}: {_value(c.old)} -> {_value(c.new)}" for c in d.changes]
+        lines += [f"    note: {n}" for n in d.notes]
     lines.append(f"GPU budget: {_budget(plan)}.")
-    lines.append(f"Plan: {_counts(plan)}.")
+    lines.append(f"Plan: {_counts(plan)}{_deploy_counts(plan)}.")
+    if plan.refused:
+        lines.append(f"Katib will refuse at least one sync (REFUSED above): exit status {EXIT_REFUSED}.")
     return "\n".join(lines) + "\n"
+
+
+_DEPLOY_SIGNS = {ADDED: "+", REMOVED: "-", "changed": "~"}
+
+
+def _deploy_counts(plan: Plan) -> str:
+    if not plan.deploy:
+        return ""
+    counts = {a: sum(1 for d in plan.deploy if d.action == a) for a in (ADDED, "changed", REMOVED)}
+    return "; deploy/: " + ", ".join(f"{n} {a}" for a, n in counts.items())
 
 
 _ICONS = {ADDED: "🆕", REMOVED: "🗑️", REPLACED: "♻️", UPDATED: "✏️", UNCHANGED: "✅"}
@@ -100,6 +125,8 @@ def _md_experiment(e: ExperimentPlan) -> list[str]:
     else:
         name = f"`{e.new_name or e.old_name}`"
     out = [f"#### {_ICONS[e.action]} `{e.label}`: {e.action}, {name}", ""]
+    if e.summary:
+        out.append(f"- {e.summary}")
     out.append(f"- deployed under: {_where(e.deployments)}")
     gpus = _gpu_line(e.deployments)
     if gpus:
@@ -119,11 +146,28 @@ def _md_experiment(e: ExperimentPlan) -> list[str]:
     return out + [""]
 
 
+def _md_deploy(plan: Plan) -> list[str]:
+    if not plan.deploy:
+        return []
+    out = ["#### deploy/ (applied by hand, not synced)", "", "| file | object | change |", "| --- | --- | --- |"]
+    out += [f"| `{d.file}` | {d.kind} `{d.namespace}/{d.name}` | {_DEPLOY_SIGNS[d.action]} {d.action} |"
+            for d in plan.deploy]
+    out.append("")
+    for d in plan.deploy:
+        out += [f"- `{d.label}`: `{c.path}`: {_md(c.old)} → {_md(c.new)}" for c in d.changes]
+        out += [f"- ⚠️ `{d.label}`: {n}" for n in d.notes if d.action == REMOVED]
+    applies = sorted({n for d in plan.deploy if d.action != REMOVED for n in d.notes})
+    out += [f"- {n}" for n in applies]
+    return out + [""]
+
+
 def to_markdown(plan: Plan) -> str:
-    changed = [e for e in plan.experiments if e.action != UNCHANGED]
+    changed = [e for e in plan.experiments if _shown(e)]
     unchanged = len(plan.experiments) - len(changed)
-    out = [f"### katib-gitops plan (against `{plan.base[:12]}`)", "", f"**{_counts(plan)}.**", "",
-           f"**GPU budget**: {_budget(plan)}.", ""]
+    out = [f"### katib-gitops plan (against `{plan.base[:12]}`)", "", f"**{_counts(plan)}{_deploy_counts(plan)}.**",
+           "", f"**GPU budget**: {_budget(plan)}.", ""]
+    if plan.refused:
+        out += ["⛔ **Katib will refuse at least one sync** (below).", ""]
     if plan.live_source:
         out += [f"Live state: `{plan.live_source}`.", ""]
     if changed:
@@ -140,6 +184,7 @@ def to_markdown(plan: Plan) -> str:
             out += details
     if unchanged:
         out += [f"✅ {unchanged} experiment(s) unchanged.", ""]
+    out += _md_deploy(plan)
     if any(e.action == REPLACED for e in plan.experiments):
         out += ["Katib forbids editing an Experiment's spec beyond its trial counts, so a replaced "
                 "experiment starts again under a new name."]

@@ -27,6 +27,8 @@ class Side:
     deployed: dict[str, list[str]] = field(default_factory=dict)
     # overlay dir -> Experiment name -> the Experiment as kustomize builds it
     built: dict[str, dict[str, dict[str, Any]]] = field(default_factory=dict)
+    # the Argo CD / Flux objects render writes under deploy/ (``deploy_changes.deploy_objects``)
+    deploy: dict[tuple[str, str, str, str], tuple[str, dict[str, Any]]] = field(default_factory=dict)
 
     def deployments(self, name: str) -> dict[str, dict[str, Any]]:
         """overlay -> built Experiment, for each deployed overlay holding the Experiment called name."""
@@ -39,6 +41,8 @@ def _git(root: Path, *args: str) -> str:
         msg = " ".join(proc.stderr.split()) or f"git {' '.join(args)} failed"
         raise UserError(Finding(f"git: {msg}", file=str(root), line=0, column=0, rule="git"), exit_code=2)
     return proc.stdout
+
+
 def default_base(root: Path) -> str:
     """The merge base of HEAD with the default branch (origin/HEAD, else main or master)."""
     candidates = []
@@ -59,11 +63,17 @@ def default_base(root: Path) -> str:
 
 def _repo_at(repo: Repo, ref: str, into: Path) -> Repo:
     """Materialise experiments/ and the settings file as they were at ref."""
+    # The repository may be a folder of a larger git repository (a monorepo's platform/katib): the pathspecs
+    # below are relative to that folder, and --full-name lists paths from the git root, which is what
+    # `REF:PATH` names; the folder's prefix is stripped again for the scratch copy.
     prefix = _git(repo.root, "rev-parse", "--show-prefix").strip()
     # -z: names exactly as stored (no C-style quoting of non-ASCII or newlines), NUL-separated.
-    listing = _git(repo.root, "ls-tree", "-r", "-z", "--name-only", ref, "--", f"{EXPERIMENTS_DIR}/", CONFIG_FILE)
+    listing = _git(repo.root, "ls-tree", "-r", "-z", "--full-name", "--name-only", ref, "--", f"{EXPERIMENTS_DIR}/",
+                   CONFIG_FILE)
     for rel in filter(None, listing.split("\0")):
-        rel_in_repo = rel[len(prefix):] if prefix and rel.startswith(prefix) else rel
+        if not rel.startswith(prefix):
+            continue  # not below the folder: git lists none such for these pathspecs
+        rel_in_repo = rel[len(prefix):]
         if rel_in_repo.startswith("/") or ".." in rel_in_repo.split("/"):
             continue  # git stores no such path; never follow one out of the scratch directory
         proc = subprocess.run(["git", "-C", str(repo.root), "cat-file", "blob", f"{ref}:{rel}"], capture_output=True,
@@ -79,12 +89,12 @@ def _repo_at(repo: Repo, ref: str, into: Path) -> Repo:
     return load_repo(into)
 
 
-
-
 def load_side(repo: Repo) -> Side:
     """Render repo in memory, then build each overlay it deploys."""
+    from .deploy_changes import deploy_objects
+
     result = render_repo(repo)
-    side = Side(repo, {r.key: r for r in result.experiments})
+    side = Side(repo, {r.key: r for r in result.experiments}, deploy=deploy_objects(result.files))
     read = memory_reader(result.files)
     overlays = overlay_dirs(read, sorted({rel.rsplit("/", 1)[0] for rel in result.files
                                           if rel.startswith(f"{OVERLAYS_DIR}/")}))

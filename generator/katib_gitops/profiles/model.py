@@ -125,18 +125,57 @@ def apply(profile: Profile, raw: Mapping[str, Any] | None, source: str) -> Profi
     return replace(profile, **kw, sources=sources, disabled=False)
 
 
-def repo_profile(name: str, raw: Mapping[str, Any] | None) -> Profile:
-    """A profile as katib-gitops.yaml defines it: its built-in (or ``from:``) with raw applied."""
-    raw = raw or {}
-    return apply(builtin(name, raw.get("from")), raw, "katib-gitops.yaml")
+class ProfileError(Exception):
+    """A profile that cannot be built: path inside ``profiles:`` (starting with the profile's name), message."""
+
+    def __init__(self, path: tuple[str, ...], message: str):
+        super().__init__(message)
+        self.path = path
+        self.message = message
+
+
+def base_name(name: str, raw: Mapping[str, Any] | None) -> str:
+    """The profile NAME starts from: its ``from:``, else gpu for a name starting with gpu, else cpu."""
+    return str((raw or {}).get("from") or ("gpu" if name.startswith("gpu") else "cpu"))
+
+
+def _start(name: str, start: str, parents: Mapping[str, Profile], what: str) -> Profile:
+    """What a profile called name starting from start begins as: the repository's profile of that name when
+    there is one (then it inherits everything the repository set there), else the built-in."""
+    if start != name and start in parents:
+        return replace(parents[start], name=name, disabled=False)
+    if start not in BUILTIN_NAMES:
+        known = ", ".join(sorted({*parents, *BUILTIN_NAMES}))
+        raise ProfileError((name, "from"), f"from: {start!r} names no profile of {what} (have: {known})")
+    return builtin(name, start)
 
 
 def repo_profiles(raw: Mapping[str, Any] | None) -> dict[str, Profile]:
-    """Every profile of a repository: cpu and gpu always, then katib-gitops.yaml's (which may change them)."""
-    out = {n: builtin(n) for n in BUILTIN_NAMES}
-    for name, settings in (raw or {}).items():
-        out[str(name)] = repo_profile(str(name), settings)
-    return out
+    """Every profile of a repository: cpu and gpu always, then katib-gitops.yaml's (which may change them).
+
+    A profile starts from the one its ``from:`` names (default: gpu for a name starting with gpu, else
+    cpu) as the repository defines it, so ``gpu-a100`` gets the repository's gpu tolerations, shm and env
+    and adds its own; cpu and gpu themselves (and a profile whose ``from:`` the repository does not
+    define) start from the built-in. A ``from:`` chain that comes back to itself is an error.
+    """
+    settings = {str(k): (v or {}) for k, v in (raw or {}).items()}
+    out: dict[str, Profile] = {n: builtin(n) for n in BUILTIN_NAMES if n not in settings}
+
+    def resolve(name: str, chain: tuple[str, ...]) -> Profile:
+        if name in out:
+            return out[name]
+        start = base_name(name, settings[name])
+        if start != name and start in settings:
+            if start in chain:
+                raise ProfileError((name, "from"), "from: makes a cycle (" + " -> ".join((*chain, name, start))
+                                   + "): a profile cannot start from itself")
+            resolve(start, (*chain, name))
+        out[name] = apply(_start(name, start, out, "katib-gitops.yaml"), settings[name], "katib-gitops.yaml")
+        return out[name]
+
+    for name in settings:
+        resolve(name, ())
+    return {n: out[n] for n in (*BUILTIN_NAMES, *[n for n in settings if n not in BUILTIN_NAMES])}
 
 
 def conflicts(profile: Profile) -> list[tuple[tuple[str, ...], str]]:
@@ -157,13 +196,14 @@ def for_experiment(profiles: Mapping[str, Profile], name: str,
                    overrides: Mapping[str, Mapping[str, Any] | None]) -> Profile | None:
     """The profile NAME as one experiment gets it: the repository's, adjusted by the spec's overrides.
 
-    A name the repository lacks may be defined by the spec alone (from its built-in, as in the repository);
-    None when neither has it.
+    A name the repository lacks may be defined by the spec alone, starting as a repository profile would
+    (from the repository's profile its ``from:`` names, else the built-in; ProfileError when ``from:`` names
+    neither); None when neither has it.
     """
     if name in profiles:
         base = profiles[name]
     elif name in overrides:
-        base = builtin(name, (overrides[name] or {}).get("from"))
+        base = _start(name, base_name(name, overrides[name]), profiles, "this repository")
     else:
         return None
     if name not in overrides:

@@ -654,7 +654,7 @@ class Runner:
                 counts.add(r.status)
         files: list[tuple[str, Path | str]] = [("Results", self.results.path)]
         (self.out / STATUS_FILE).write_text(
-            dump(status_document(plan, condition, counts, self.best, self.records)), encoding="utf-8")
+            dump(status_document(plan, condition, counts, self.best, self.records, _now())), encoding="utf-8")
         files.append(("Status", self.out / STATUS_FILE))
         plot_file = html_file = None
         if self.options.plot and self.records:

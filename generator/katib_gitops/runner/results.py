@@ -15,7 +15,8 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..findings import Finding, UserError
-from .lifecycle import EARLY_STOPPED, KILLED, SUCCEEDED, TRIAL_STATUSES, Condition, Counts
+from .lifecycle import (EARLY_STOPPED, EXPERIMENT_FAILED, EXPERIMENT_SUCCEEDED, KILLED, SUCCEEDED, TRIAL_STATUSES,
+                        Condition, Counts)
 from .plan import Plan
 
 TRIALS_FILE = "trials.jsonl"
@@ -202,11 +203,18 @@ def _fmt(value: float | str) -> str:
 
 
 def status_document(plan: Plan, condition: Condition, counts: Counts,
-                    best: TrialRecord | None, records: Sequence[TrialRecord]) -> dict:
-    """The experiment's status as Katib reports it (field names as in the API)."""
+                    best: TrialRecord | None, records: Sequence[TrialRecord], now: str = "") -> dict:
+    """The experiment's status as Katib reports it (field names as in the API), with the spec's objective and
+    counts as run (what ``katib-gitops results`` ranks the best trial by, as for a live Experiment).
+
+    startTime is the first trial's start; completionTime, set only once the Experiment Succeeded or Failed
+    (experiment/util/status_util.go UpdateExperimentStatusCondition), is now, the time of this report.
+    """
+    starts = sorted(r.start for r in records if r.start)
     status: dict[str, Any] = {
+        "startTime": starts[0] if starts else now,
         "conditions": [{"type": condition.type, "status": "True", "reason": condition.reason,
-                        "message": condition.message}],
+                        "message": condition.message, "lastUpdateTime": now, "lastTransitionTime": now}],
         "trials": counts.completed + counts.running,
         "trialsSucceeded": counts.succeeded,
         "trialsFailed": counts.failed,
@@ -230,8 +238,23 @@ def status_document(plan: Plan, condition: Condition, counts: Counts,
                 for m in plan.objective.metric_names if (v := best.metrics.get(m))
             ]},
         }
+    if condition.type in (EXPERIMENT_SUCCEEDED, EXPERIMENT_FAILED):
+        status["completionTime"] = now
+    status["lastReconcileTime"] = now
+    obj = plan.objective
+    objective: dict[str, Any] = {"type": obj.type, "objectiveMetricName": obj.metric}
+    if obj.goal is not None:
+        objective["goal"] = obj.goal
+    if obj.additional:
+        objective["additionalMetricNames"] = list(obj.additional)
+    objective["metricStrategies"] = [{"name": m, "value": obj.strategies.get(m, "max" if obj.maximize else "min")}
+                                     for m in obj.metric_names]
+    spec: dict[str, Any] = {"objective": objective, "parallelTrialCount": plan.parallel_trial_count}
+    for key, value in (("maxTrialCount", plan.max_trial_count), ("maxFailedTrialCount", plan.max_failed_trial_count)):
+        if value is not None:
+            spec[key] = value
     return {"apiVersion": "kubeflow.org/v1beta1", "kind": "Experiment",
-            "metadata": {"name": plan.name, "namespace": plan.namespace}, "status": status}
+            "metadata": {"name": plan.name, "namespace": plan.namespace}, "spec": spec, "status": status}
 
 
 def summary_text(plan: Plan, condition: Condition, counts: Counts, best: TrialRecord | None,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 from .. import jsondata, safefs
 from ..findings import ERROR, Finding, Report, UserError
 from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
+from . import filekinds, hygiene, katib_rules, kubernetes, roundtrip, schema, wrapper
 from ..builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
 from ..builds import display_path as _display
 from ..builds import overlay_dirs as _overlay_dirs
@@ -84,6 +84,10 @@ def validate_document(doc: Document, options: ValidationOptions | None = None) -
     options = options or DEFAULT_OPTIONS
     version = kubernetes.resolve_version(options.kubernetes_version)
     data = doc.data
+    if filekinds.is_json6902(data):
+        return _tidy(filekinds.json6902_findings(doc))
+    if filekinds.other_tool(data) is not None:
+        return []  # a GitHub workflow (its `on:` key is a boolean to YAML 1.1): not a manifest, not ours
     if not isinstance(data, dict):
         what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
         return [doc.finding(f"a Kubernetes manifest must be a mapping, not {what}", (), rule="k8s-object")]
@@ -138,13 +142,24 @@ def rendered_findings(rendered: RenderedExperiment, options: ValidationOptions |
     from ..spec_check import at_spec_lines, experiment_document
 
     doc = experiment_document(rendered)
+    # Live Experiments are compared with what Argo CD and Flux apply, each deployed overlay as kustomize builds
+    # it (validate_repo), never with this base Experiment, which lacks the profile's patches.
     live = getattr(options, "live", None)
     findings = validate_document(doc, replace(options, live=None) if live is not None else options)
-    if live is not None:
-        # base/ is not what is deployed (an overlay patches its trial template): the count rules apply here,
-        # the immutable-fields rule to each built overlay.
-        findings += live_update_findings(doc, live, immutable=False)
     return at_spec_lines(findings, rendered)
+
+
+def probe_findings(probe: RenderedExperiment, options: ValidationOptions | None = None) -> list[Finding]:
+    """Every layer over a spec's Experiment patched by a profile it adjusts but does not deploy under
+    (``render.probe_spec``), reported at the spec's ``profiles.NAME`` line. The patches are applied as
+    kustomize applies them (RFC 6902, jsonpatch): nothing deploys this Experiment, so no overlay builds it."""
+    import jsonpatch
+
+    from ..spec_check import at_profile_lines
+
+    patched = jsonpatch.apply_patch(probe.experiment, [op for ops in probe.patches.values() for op in ops])
+    options = replace(options or DEFAULT_OPTIONS, live=None)
+    return at_profile_lines(validate_document(Document(patched, probe.base_file, 0, ""), options), probe, patched)
 
 
 def live_update_findings(doc: Document, live: Any, immutable: bool = True) -> list[Finding]:
@@ -316,7 +331,15 @@ def _load(load: Callable[[], list[Any]], report: ValidationReport, provenance: P
 def validate_file(path: Path, display: str, options: ValidationOptions, report: ValidationReport,
                   provenance: Provenance | None = None) -> None:
     """A manifest file, or an experiment spec (validated as `render` would, at the spec's lines)."""
+    own = filekinds.own_file_findings(path, display)
+    if own is not None:  # katib-gitops.yaml, the render record, results/: checked as the tool reads them
+        report.documents += 1
+        report.extend(own)
+        return
     docs = _load(lambda: load_file(str(path), display), report, provenance, display)
+    if len(docs) == 1 and filekinds.other_tool(docs[0].data, path) is not None:
+        report.documents += 1
+        return
     if len(docs) == 1 and is_spec(docs[0].data, path):
         report.documents += 1
         report.extend(spec_file_findings(path, display, options))
@@ -333,16 +356,18 @@ def is_spec(data: Any, path: Path) -> bool:
 
 def spec_file_findings(path: Path, display: str, options: ValidationOptions) -> list[Finding]:
     """What `render` reports for this spec: its schema, then every layer over the Experiment it renders to."""
-    from ..render import SpecErrors, load_specs, render_spec
+    from ..render import SpecErrors, load_specs, probe_spec, render_spec, unused_profile_warnings
     from ..repo import load_repo
 
     repo = load_repo(path.resolve().parent)
     options = with_repo_config(options, repo.config)
     try:
         [(spec, doc)] = load_specs(repo, [path])
-        findings: list[Finding] = []
+        findings: list[Finding] = unused_profile_warnings(repo, spec, doc)
         for r in render_spec(repo, spec, doc):
             findings += [f for f in rendered_findings(r, options) if f not in findings]  # once, not per profile
+        for p in probe_spec(repo, spec, doc):
+            findings += [f for f in probe_findings(p, options) if f not in findings]
     except SpecErrors as exc:
         findings = list(exc.findings)
     except UserError as exc:
@@ -443,14 +468,20 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         report.sources.extend(repo.rel(p) for p in repo.spec_files())
         report.documents += len(repo.spec_files())
         rendered = rendered if rendered is not None else _render_or_none(repo)
+        if provenance is None and rendered is not None and options.live is not None:
+            # A sync Katib will refuse is reported at the spec line that makes it, as check and render do.
+            from ..provenance import RenderProvenance
+
+            provenance = RenderProvenance(repo, rendered)
         spec_found = _spec_findings(repo, options, rendered) if spec_findings is None else spec_findings
         report.extend(spec_found)
         report.extend(safefs.tree_refusals(root, (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)))
         # What each Experiment's spec already reported is not reported again per overlay built from it.
         seen = _reported_per_experiment(rendered, spec_found)
         base = root / BASE_DIR
-        if base.is_dir():
-            validate_directory(base, options, report, root, build=False, checked=_in_sync(root, rendered))
+        if base.is_dir():  # not what is deployed: never compared with the live Experiments
+            validate_directory(base, replace(options, live=None), report, root, build=False,
+                               checked=_in_sync(root, rendered))
         dirs = _overlay_dirs(root / OVERLAYS_DIR)
         deployed = _deployed(repo, dirs) if options.live is not None else set()
         # Each overlay is parsed and validated as soon as its build is done, whichever finishes first; what
@@ -491,8 +522,10 @@ def _built_overlay(d: Path, root: Path, builds: Builds, options: ValidationOptio
     here = options if _display(d, root) in deployed else replace(options, live=None)
     checked = []
     for doc in _load(lambda: load_documents(built[0], label), failed) if built else []:
-        covered = provenance is not None and provenance.covered(doc) and here.live is None
-        checked.append((doc, [] if covered else validate_document(doc, here)))
+        if provenance is not None and provenance.covered(doc):  # validated at its spec: only the live rules
+            checked.append((doc, live_update_findings(doc, here.live) if here.live is not None else []))
+        else:
+            checked.append((doc, validate_document(doc, here)))
     return label, failed.findings, checked
 
 
@@ -563,9 +596,10 @@ def _spec_findings(repo: Repo, options: ValidationOptions, rendered: RenderResul
     from ..spec_check import repo_spec_findings
 
     if rendered is None:
-        return repo_spec_findings(repo, lambda r: rendered_findings(r, options))
+        return repo_spec_findings(repo, lambda r: rendered_findings(r, options), lambda p: probe_findings(p, options))
     # A spec deployed under several profiles renders Experiments that differ only in name and profile label.
-    return list(dict.fromkeys(f for r in rendered.experiments for f in rendered_findings(r, options)))
+    return list(dict.fromkeys([*(f for r in rendered.experiments for f in rendered_findings(r, options)),
+                               *(f for p in rendered.probes for f in probe_findings(p, options))]))
 
 
 def _in_sync(root: Path, rendered: RenderResult | None) -> frozenset[str]:

@@ -35,12 +35,17 @@ def _escape_property(value: str) -> str:
     return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
 
 
-def github(findings: Sequence[Finding]) -> str:
-    """::error file=F,line=L,col=C,title=RULE::PATH: message — one workflow command per finding."""
+def github(findings: Sequence[Finding], prefix: str = "") -> str:
+    """::error file=F,line=L,col=C,title=RULE::PATH: message — one workflow command per finding.
+
+    prefix: the place of the directory the findings' relative paths start from inside the checkout
+    (``layout.git_prefix``), as GitHub reads an annotation's file from the top of the checkout.
+    """
     lines = []
     for f in findings:
         level = "error" if f.severity == ERROR else "warning"
-        props = [f"file={_escape_property(f.file)}"]
+        file = f"{prefix}{f.file}" if prefix and f.file and not f.file.startswith(("/", "<")) else f.file
+        props = [f"file={_escape_property(file)}"]
         if f.line:
             props.append(f"line={f.line}")
         if f.column:
@@ -54,8 +59,9 @@ def github(findings: Sequence[Finding]) -> str:
 REPORTERS: dict[str, Callable[[Sequence[Finding]], str]] = {"text": text, "json": json_list, "github": github}
 
 
-def render(findings: Sequence[Finding], output: str) -> str:
-    return REPORTERS[output](findings)
+def render(findings: Sequence[Finding], output: str, prefix: str = "") -> str:
+    """The findings in an output format; prefix: see ``github`` (the other formats keep the paths as found)."""
+    return github(findings, prefix) if output == "github" else REPORTERS[output](findings)
 
 
 def summary(findings: Sequence[Finding], documents: int) -> str:
