@@ -55,18 +55,22 @@ def stage(repo: Repo, files: dict[str, str], dest: Path) -> tuple[Repo, list[Fin
 def validate_staged(repo: Repo, result: RenderResult, options: object | None = None) -> list[Finding]:
     """Every finding ``check`` would report on the repository once result is written (sync aside)."""
     from .builds import start_builds
+    from .stamp import shard_cache
     from .validation.engine import spec_findings, validate_repo
 
+    cache = shard_cache(repo.root)  # overlay shards an earlier render built from the same bytes
     with tempfile.TemporaryDirectory(prefix="katib-gitops-gate-") as tmp:
         staged, found_in_tree = stage(repo, result.files, Path(tmp))
         # kustomize reads only the staged tree: the builds start now, on the other cores, and the specs are
         # checked meanwhile. When the specs are broken, building overlays from them only repeats the news
         # (or fails in kustomize with no line to point at): the builds are stopped and the specs reported.
-        builds = start_builds(staged)
+        builds = start_builds(staged, cache)
         found = spec_findings(repo, result, options)
         if any(f.severity == ERROR for f in found):
             builds.cancel()
             return list(dict.fromkeys(found))  # one spec under several profiles: each finding once
         report = validate_repo(staged, options, rendered=result, builds=builds,
                                provenance=RenderProvenance(repo, result), spec_findings=found + found_in_tree)
+    if cache is not None and not any(f.severity == ERROR for f in report.findings):
+        cache.prune()  # what this tree's shards did not use belongs to older trees
     return report.findings
