@@ -9,11 +9,14 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from . import kustomize, safefs
+from . import containment, kustomize, safefs, shards
 from .findings import Finding, UserError
 from .layout import BASE_DIR, DEPLOY_DIR, KUSTOMIZATION_FILES, OVERLAYS_DIR
+
+if TYPE_CHECKING:
+    from concurrent.futures import Future
 
 
 def has_kustomization(directory: Path) -> bool:
@@ -57,11 +60,16 @@ class Builds:
     kustomize is a separate process, so the builds use the other core while this process validates
     specs and base/ (and, for ``check``, renders); at 1,000 experiments the builds are most of the time.
 
+    An overlay of render's own layout is built in shards (``shards``: the same output, at a cost linear in
+    its Experiments instead of quadratic); should a shard fail, the overlay is built whole and its own
+    error reported.
+
     kustomize opens whatever a kustomization names, and a FIFO blocks it for good. When the tree holds a
     special file (``safefs``), the regular files are copied to a scratch tree and built there instead.
     """
 
-    def __init__(self, directories: Sequence[Path], root: Path | None, scratch_from: Sequence[str] = ()):
+    def __init__(self, directories: Sequence[Path], root: Path | None, scratch_from: Sequence[str] = (),
+                 cache: shards.ShardCache | None = None):
         import tempfile
         from concurrent.futures import ThreadPoolExecutor
 
@@ -75,21 +83,56 @@ class Builds:
             safefs.copy_regular(root, scratch, scratch_from)
             targets = {d.resolve(): scratch / d.resolve().relative_to(root.resolve()) for d in directories}
             self._root = scratch
-        workers = max(1, min(len(directories), os.cpu_count() or 1))
+        self._shards = tempfile.TemporaryDirectory(prefix="katib-gitops-shards-")
+        # A kustomization reaching outside the repository (or a remote base) is never built, nor sharded
+        # (sharding copies what the overlay names): its future is the refusal (``containment``).
+        refused = {key: containment.check(d, self._root) if self._root is not None else None
+                   for key, d in targets.items()}
+        plans = {key: shards.plan(d, Path(self._shards.name)) if refused[key] is None else None
+                 for key, d in targets.items()}
+        units = [(key, d) for key, d in targets.items() if plans[key] is None and refused[key] is None]
+        units += [(key, d) for key, plan in plans.items() if plan is not None for d in plan.shards]
+        workers = max(1, min(len(units), os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(max_workers=workers)
-        limits = kustomize.heap_limits(list(targets.values()), workers, self._root)
-        # Largest first: the build that takes longest starts at once, the small ones fill in beside it.
-        order = sorted(targets.items(), key=lambda kv: -limits.get(kv[1], 0))
+        limits = kustomize.heap_limits([d for _, d in units], workers)
         self._running: list[Any] = []  # kustomize processes, for cancel()
         self._cancelled = False
-        self._futures = {key: self._pool.submit(self._build, d, f"{display_path(key, root)} (kustomize build)",
-                                                limits.get(d))
-                         for key, d in order}
+        self._labels = {key: f"{display_path(key, root)} (kustomize build)" for key in targets}
+        self._whole = targets  # what to build should the shards fail
+        self._cache = cache
+        # A shard an earlier render built from the same bytes: its output, kept (``shards.ShardCache``).
+        self._keys = {d: cache.key(d) for plan in plans.values() if plan is not None for d in plan.shards} \
+            if cache is not None else {}
+        started: dict[Path, Future] = {}
+        for d, key in self._keys.items():
+            text = cache.get(key) if cache is not None else None
+            if text is not None:
+                started[d] = _done(text)
+        # Largest first: the build that takes longest starts at once, the small ones fill in beside it.
+        for key, d in sorted(units, key=lambda u: -limits.get(u[1], 0)):
+            if d not in started:
+                build = self._build_and_keep if d in self._keys else self._build
+                started[d] = self._pool.submit(build, d, self._labels[key], limits.get(d))
+        self._futures: dict[Path, Future] = {}
+        for key, d in targets.items():
+            plan = plans[key]
+            if refused[key] is not None:
+                self._futures[key] = _failed(UserError(refused[key]))
+            else:
+                self._futures[key] = started[d] if plan is None else _all_of([started[s] for s in plan.shards])
 
     def _build(self, directory: Path, display: str, limit: int | None) -> str:
         if self._cancelled:
             raise UserError(Finding("kustomize build cancelled", file=display, rule="kustomize"))
-        return kustomize.build(directory, display, limit, self._started, self._root)
+        # A shard is a scratch kustomization of plain files (links to the repository's): it reads only itself.
+        shard = directory.is_relative_to(self._shards.name)
+        return kustomize.build(directory, display, limit, self._started, directory if shard else self._root)
+
+    def _build_and_keep(self, directory: Path, display: str, limit: int | None) -> str:
+        output = self._build(directory, display, limit)
+        if self._cache is not None:
+            self._cache.put(self._keys[directory], output)
+        return output
 
     def _started(self, proc: Any) -> None:
         from .procs import kill_group
@@ -99,8 +142,17 @@ class Builds:
             kill_group(proc)
 
     def get(self, directory: Path, display: str) -> str:
-        future = self._futures.pop(directory.resolve(), None)
-        return future.result() if future is not None else kustomize.build(directory, display, root=self._repo_root)
+        key = directory.resolve()
+        future = self._futures.pop(key, None)
+        if future is None:
+            return kustomize.build(directory, display, root=self._repo_root)
+        result = future.result()
+        if not isinstance(result, list):
+            return result
+        try:  # the shards of one overlay
+            return shards.merge([f.result() for f in result])
+        except (UserError, shards.NotShardable):
+            return self._build(self._whole[key], display, None)
 
     def completed(self, directories: Sequence[Path]) -> Iterator[Path]:
         """directories, those whose builds finish first first (any not started: last, in order)."""
@@ -133,20 +185,58 @@ class Builds:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
-        if self._scratch is not None:
-            self._scratch.cleanup()
+        for scratch in (self._scratch, self._shards):
+            if scratch is not None:
+                scratch.cleanup()
 
 
-def start_builds(repo: Any) -> Builds:
+def _failed(error: BaseException) -> Future:
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    future.set_exception(error)
+    return future
+
+
+def _done(result: str) -> Future:
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    future.set_result(result)
+    return future
+
+
+def _all_of(futures: list[Future]) -> Future:
+    """A future done when all of futures are, whose result is that list (each shard's own result or error)."""
+    import threading
+    from concurrent.futures import Future
+
+    joined: Future = Future()
+    left = [len(futures)]
+    lock = threading.Lock()
+
+    def one_done(_: Future) -> None:
+        with lock:
+            left[0] -= 1
+            last = left[0] == 0
+        if last:
+            joined.set_result(futures)
+
+    for f in futures:
+        f.add_done_callback(one_done)
+    return joined
+
+
+def start_builds(repo: Any, cache: shards.ShardCache | None = None) -> Builds:
     """Start building every overlay and every kustomization under deploy/ of repo (a ``Repo``, or its root
-    directory), largest first."""
+    directory), largest first; cache: shard outputs an earlier render kept (render's gate only)."""
     root = Path(repo) if isinstance(repo, (str, os.PathLike)) else Path(repo.root)
     dirs = [d for d in overlay_dirs(root / OVERLAYS_DIR) if has_kustomization(d)]
     deploy = root / DEPLOY_DIR
     if deploy.is_dir():
         dirs += [path for what, path in walk_inputs(deploy) if what == "kustomize"]
     tops = (BASE_DIR, OVERLAYS_DIR, DEPLOY_DIR)
-    return Builds(dirs, root, tops if safefs.first_special(root, tops) is not None else ())
+    return Builds(dirs, root, tops if safefs.first_special(root, tops) is not None else (), cache)
 
 
 def overlay_dirs(overlays: Path) -> list[Path]:

@@ -83,14 +83,16 @@ def _scratch() -> tempfile.TemporaryDirectory:
 def validate_staged(repo: Repo, result: RenderResult, options: object | None = None) -> list[Finding]:
     """Every finding ``check`` would report on the repository once result is written (sync aside)."""
     from .builds import start_builds
+    from .stamp import shard_cache
     from .validation.engine import spec_findings, validate_repo
 
+    cache = shard_cache(repo.root)  # overlay shards an earlier render built from the same bytes
     with _scratch() as tmp:
         staged, found_in_tree = stage(repo, result.files, Path(tmp))
         # kustomize reads only the staged tree: the builds start now, on the other cores, and the specs are
         # checked meanwhile. When the specs are broken, building overlays from them only repeats the news
         # (or fails in kustomize with no line to point at): the builds are stopped and the specs reported.
-        builds = start_builds(staged)
+        builds = start_builds(staged, cache)
         try:
             found = spec_findings(repo, result, options)
         except BaseException:
@@ -104,4 +106,6 @@ def validate_staged(repo: Repo, result: RenderResult, options: object | None = N
         report = validate_repo(staged, options, rendered=result, builds=builds,
                                provenance=RenderProvenance(repo, result), spec_findings=found + found_in_tree,
                                in_sync=True)
+    if cache is not None and not any(f.severity == ERROR for f in report.findings):
+        cache.prune()  # what this tree's shards did not use belongs to older trees
     return report.findings

@@ -31,6 +31,8 @@ _KEY_WORDS = {True: "true", False: "false", None: "null"}
 def problems(doc: Document, rule: str = "json", one_line: bool = False,
              multi_line_ok: tuple[str, ...] = ()) -> list[Finding]:
     """At most one finding per document (the first bad node, in reading order)."""
+    if not one_line and _plain(doc.data):
+        return []  # nearly every document: looked at once, without building a path for every node
     stack: list[tuple[Any, tuple[PathPart, ...]]] = [(doc.data, ())]
     while stack:
         node, path = stack.pop()
@@ -58,6 +60,15 @@ def problems(doc: Document, rule: str = "json", one_line: bool = False,
             return [doc.finding(f"{node} is not a finite number: JSON, and so the API server and kustomize, cannot "
                                 "carry it", path, rule=rule)]
     return []
+
+
+def _plain(node: Any) -> bool:
+    """True when nothing under node is a problem (string keys without control characters, finite numbers)."""
+    if isinstance(node, dict):
+        return all(isinstance(k, str) and not _CONTROL.search(k) and _plain(v) for k, v in node.items())
+    if isinstance(node, list):
+        return all(_plain(v) for v in node)
+    return not isinstance(node, float) or math.isfinite(node)
 
 
 def _key_node(doc: Document, path: tuple[PathPart, ...], index: int, count: int) -> Any:

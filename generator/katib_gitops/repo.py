@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Mapping
 
@@ -81,9 +82,13 @@ class Repo:
     def rel(self, path: str | os.PathLike[str]) -> str:
         p = Path(path)
         try:
-            return p.resolve().relative_to(self.root.resolve()).as_posix()
+            return p.resolve().relative_to(self._resolved_root).as_posix()
         except ValueError:
             return str(path)
+
+    @cached_property
+    def _resolved_root(self) -> Path:  # rel() runs for every spec: the root is resolved once
+        return self.root.resolve()
 
     def spec_files(self) -> list[Path]:
         d = self.experiments_dir

@@ -93,7 +93,12 @@ def is_generated(path: Path) -> bool:
             head = fh.read(2200)
     except OSError:
         return False
-    return _HEADER.match(head) is not None
+    return has_generated_header(head)
+
+
+def has_generated_header(data: bytes) -> bool:
+    """data (a file's contents, or at least its first 2,200 bytes) begins with the exact generated header."""
+    return _HEADER.match(data) is not None
 
 
 def generated_files(root: Path) -> list[str]:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from PIL import Image
 
 from katib_gitops.runner.plan import plan_from_experiment
@@ -70,18 +72,60 @@ def test_trials_without_a_value_are_drawn_as_grey_dashes(tmp_path):
     assert pixels_near(with_failed, grey, 6) > pixels_near(without, grey, 6) + 100
 
 
-def test_numeric_ticks_are_round_numbers_inside_the_range():
-    linear = [float(t) for t in _nice_ticks(0.05, 0.73, log=False, integer=False)]
-    assert linear == [0.2, 0.4, 0.6]
-    assert _nice_ticks(1, 12, log=False, integer=True) == ["2", "4", "6", "8", "10", "12"]
-    assert _nice_ticks(1, 3, log=False, integer=True) == ["1", "2", "3"]  # never a step under 1
-    assert _nice_ticks(-3, 3, log=False, integer=False) == ["-2", "0", "2"]  # a zero, not "-0"
-    assert _nice_ticks(1e-4, 0.3, log=True, integer=False) == ["0.0001", "0.001", "0.01", "0.1"]
-    wide = _nice_ticks(1e-20, 1e20, log=True, integer=False)
-    assert 2 <= len(wide) <= 6 and all(math.log10(float(t)).is_integer() for t in wide)
-    # Too narrow for two round numbers: the ends themselves.
-    assert _nice_ticks(0.1234, 0.1236, log=False, integer=False)[0] == "0.123"
+# Worked through matplotlib's MaxNLocator(nbins=5, steps=[1, 2, 5, 10]) by hand: the scale is the power of ten
+# below span/nbins, the step the smallest staircase value >= span/nbins that still leaves two ticks inside.
+@pytest.mark.parametrize("lo, hi, integer, labels", [
+    (0.05, 0.73, False, ["0.2", "0.4", "0.6"]),  # span/5 = 0.136 -> step 0.2
+    (1, 12, True, ["5", "10"]),  # 2.2 -> 5; an int axis keeps whole steps
+    (1, 3, True, ["1", "2", "3"]),  # 0.4 -> 0.5, raised to 1 on an int axis
+    (1, 100, True, ["20", "40", "60", "80", "100"]),  # 19.8 -> 20
+    (-3, 3, False, ["-2", "0", "2"]),  # 1.2 -> 2; a zero, not "-0"
+    (0, 1, False, ["0", "0.2", "0.4", "0.6", "0.8", "1"]),  # the ends are ticks when they are round
+    (0.001, 0.1, False, ["0.02", "0.04", "0.06", "0.08", "0.1"]),  # 0.0198 -> 0.02
+    (1000, 1001, False, ["1000", "1000.2", "1000.4", "1000.6", "1000.8", "1001"]),  # shifted by 1000 first
+    (0.1234, 0.1236, False, ["0.1234", "0.12345", "0.1235", "0.12355", "0.1236"]),  # labels as fine as the step
+    (1e9, 5e9, False, ["1e+09", "2e+09", "3e+09", "4e+09", "5e+09"]),
+])
+def test_linear_ticks_are_where_max_n_locator_puts_them(lo, hi, integer, labels):
+    assert _nice_ticks(lo, hi, log=False, integer=integer) == labels
+
+
+# matplotlib's LogLocator(numticks=6): at most six decades inside, evenly strided, the widest stride that
+# gives that many (41 decades in 1e-20..1e20: every 8th, from 1e-20).
+@pytest.mark.parametrize("lo, hi, labels", [
+    (1e-4, 0.3, ["0.0001", "0.001", "0.01", "0.1"]),
+    (10, 1000, ["10", "100", "1e+03"]),
+    (1e-20, 1e20, ["1e-20", "1e-12", "0.0001", "1e+04", "1e+12", "1e+20"]),
+])
+def test_log_ticks_are_where_log_locator_puts_them(lo, hi, labels):
+    assert _nice_ticks(lo, hi, log=True, integer=False) == labels
+
+
+def test_a_degenerate_axis_gets_its_one_value():
     assert _nice_ticks(2.0, 2.0, log=False, integer=False) == ["2"]
+    assert _nice_ticks(float("nan"), 1.0, log=False, integer=False) == ["nan"]
+
+
+RANGES = st.tuples(st.floats(-1e6, 1e6, allow_nan=False), st.floats(1e-6, 1e6, allow_nan=False))
+
+
+@settings(max_examples=300, deadline=None, database=None)
+@given(bounds=RANGES, integer=st.booleans(), log=st.booleans())
+def test_ticks_agree_with_matplotlib_where_it_is_installed(bounds, integer, log):
+    ticker = pytest.importorskip("matplotlib.ticker")
+    lo, hi = (abs(bounds[0]) + 1e-3, abs(bounds[0]) + 1e-3 + bounds[1] * 100) if log else (bounds[0], bounds[0] + bounds[1])
+    if integer and not log:
+        lo, hi = float(math.floor(lo)), float(math.floor(lo) + max(1, math.ceil(hi - lo)))
+    ours = [float(t) for t in _nice_ticks(lo, hi, log=log, integer=integer and not log)]
+    if log:
+        theirs = ticker.LogLocator(numticks=6).tick_values(lo, hi)
+        inside = [t for t in theirs if math.log10(lo) - 1e-10 <= math.log10(t) <= math.log10(hi) + 1e-10]
+    else:
+        theirs = ticker.MaxNLocator(nbins=5, steps=[1, 2, 5, 10], integer=integer).tick_values(lo, hi)
+        inside = [t for t in theirs if lo - 1e-10 * (hi - lo) <= t <= hi + 1e-10 * (hi - lo)]
+    if len(inside) < 2:
+        return  # we label the ends then; matplotlib leaves the axis bare
+    assert ours == pytest.approx(inside, rel=1e-9, abs=1e-12 * (hi - lo))
 
 
 def test_a_log_axis_places_decades_evenly():

@@ -223,13 +223,14 @@ def test_existing_results_need_resume(tmp_path):
     assert len(ResultsFile(tmp_path / "out").load()) == 3
 
 
-def test_progress_is_a_live_bar_on_a_terminal_and_lines_elsewhere(tmp_path):
+def test_progress_is_a_live_view_on_a_terminal_and_lines_elsewhere(tmp_path):
     exp = experiment(["sh", "-c", "echo accuracy=0.5 ${trialParameters.x}"], max_trials=2, parallel=1)
     tty, plain = io.StringIO(), io.StringIO()
     run_experiment(exp, options(tmp_path, out=tmp_path / "a", stream=tty, tty=True))
     run_experiment(exp, options(tmp_path, out=tmp_path / "b", stream=plain, tty=False))
-    assert "\r\x1b[2K[" in tty.getvalue() and "] 2/2" in tty.getvalue()
-    assert "\r" not in plain.getvalue()
+    assert "\x1b[" in tty.getvalue() and "2/2" in tty.getvalue() and "best accuracy=0.5" in tty.getvalue()
+    assert "trial t-002 Succeeded accuracy=0.5" in tty.getvalue()
+    assert "\r" not in plain.getvalue() and "\x1b" not in plain.getvalue()
     assert "trial t-001 started: x=" in plain.getvalue()
     assert "trial t-002 Succeeded accuracy=0.5" in plain.getvalue()
     assert plain.getvalue().count("is not pulled") == 1

@@ -18,7 +18,11 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Everything `check` validates is run first on the tree about to be written (specs, every overlay built "
         "with real kustomize, deploy/), each finding reported at its spec or settings line; nothing is written "
         "when any check fails. "
-        "Files are only replaced when their content changes.",
+        "Files are only replaced when their content changes. "
+        "When the tree is exactly as the last validated render left it (the same specs, settings, generated and "
+        "hand-written files, katib-gitops and kustomize: a stamp in the git directory records them), render "
+        "prints what that render printed and exits 0 without rendering or validating again; any doubt runs the "
+        "full render.",
     )
     p.add_argument("specs", nargs="*", metavar="SPEC",
                    help="spec files that must be part of the render (the whole repository is always rendered)")
@@ -29,7 +33,42 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..layout import find_root
+    from ..writer import locked
+    from . import common
+
+    # A tree exactly as the last validated render left it, with the same katib-gitops and kustomize: nothing
+    # to write and nothing new to validate (``stamp``). Only this check loads before the verdict.
+    if not args.no_validate:
+        from .. import stamp
+
+        root = find_root(args.repo)
+        with locked(root):
+            reused = stamp.reusable(root)
+        if reused is not None:
+            _check_spec_args(args.specs, root)
+            common.print_findings(reused.findings)
+            if not args.quiet:
+                print(f"{reused.experiments} experiment(s): up to date")
+            return 0
+    return _render(args)
+
+
+def _check_spec_args(specs: list[str], root: Path) -> None:
     from ..findings import Finding, UserError
+    from ..layout import EXPERIMENTS_DIR
+
+    for s in specs:
+        path = Path(s)
+        if not path.is_file():
+            raise UserError(Finding("no such spec file", file=s, line=0, column=0, rule="io"), exit_code=2)
+        if path.resolve().parent != (root / EXPERIMENTS_DIR).resolve():
+            raise UserError(Finding(f"specs live in {root / EXPERIMENTS_DIR}", file=s, line=0, column=0, rule="io"),
+                            exit_code=2)
+
+
+def _render(args: argparse.Namespace) -> int:
+    from .. import stamp
     from ..gate import validate_staged
     from ..render import SpecErrors, render_repo
     from ..repo import load_repo
@@ -38,17 +77,14 @@ def run(args: argparse.Namespace) -> int:
     from . import common
 
     repo = load_repo(args.repo)
-    for s in args.specs:
-        path = Path(s)
-        if not path.is_file():
-            raise UserError(Finding("no such spec file", file=s, line=0, column=0, rule="io"), exit_code=2)
-        if path.resolve().parent != repo.experiments_dir.resolve():
-            raise UserError(Finding(f"specs live in {repo.experiments_dir}", file=s, line=0, column=0, rule="io"), exit_code=2)
+    _check_spec_args(args.specs, repo.root)
     # One lock from reading to writing: a second render fails at once instead of validating a tree
     # the first is about to change.
     with locked(repo.root):
         recover_locked(repo.root)  # an interrupted render is finished first
         before = inputs_state(repo.root)  # a branch switched while this render runs must not get its output
+        # Under the lock and before render reads anything: what a stamp of this render will vouch for.
+        pending = None if args.no_validate else stamp.before_render(repo.root)
         try:
             result = render_repo(repo)
         except SpecErrors as exc:
@@ -60,6 +96,7 @@ def run(args: argparse.Namespace) -> int:
             return common.print_findings(findings)
         common.print_findings(findings)
         changes = write_locked(repo, result.files, before)
+        stamp.after_render(repo.root, pending, result.files, changes.removed, len(result.experiments), findings)
     if not args.quiet:
         n = len(result.experiments)
         if changes.empty:

@@ -449,7 +449,7 @@ class Runner:
                                                          self._space_size(), self.goal_reached)
                         break
                 progress.update(self.counts, self._best_pair())
-                watching = self.options.tty or any(a.rule for a in self.running.values())
+                watching = progress.tty or any(a.rule for a in self.running.values())
                 waiter.wait([a.process for a in self.running.values()], 0.25 if watching else 2.0)
         except KeyboardInterrupt:
             interrupted = True

@@ -78,26 +78,109 @@ def _axis(param: Parameter):
 
 
 def _nice_ticks(lo: float, hi: float, log: bool, integer: bool) -> list[str]:
-    """Round-number ticks inside [lo, hi]: 1, 2, 2.5 or 5 times a power of ten apart (whole numbers
-    for an int axis), or whole decades on a log axis; the ends themselves when fewer than two fit."""
-    if hi <= lo:
+    """Tick labels inside [lo, hi] where matplotlib would put them: on a linear axis its MaxNLocator with
+    steps 1, 2 and 5 times a power of ten (whole numbers for an int axis), at most MAX_TICKS ticks; on a
+    log axis its LogLocator's whole decades. The ends themselves when fewer than two fit."""
+    if not (math.isfinite(lo) and math.isfinite(hi)) or hi <= lo or (log and lo <= 0):
         return [_short(lo)]
-    if log:
-        decades = list(range(math.ceil(math.log10(lo) - 1e-9), math.floor(math.log10(hi) + 1e-9) + 1))
-        stride = math.ceil(len(decades) / MAX_TICKS) or 1
-        inside = [10.0 ** k for k in decades[::stride]]
+    if log:  # inside the axis as drawn: compared on the log scale
+        labels = [_short(t) for t in _log_locator(lo, hi, MAX_TICKS)
+                  if _within(math.log10(t), math.log10(lo), math.log10(hi))]
     else:
-        # The smallest round step that leaves at most MAX_TICKS ticks inside the range.
-        magnitude = 10.0 ** math.floor(math.log10((hi - lo) / MAX_TICKS))
-        multiples = (1, 2, 5, 10, 20) if integer else (1, 2, 2.5, 5, 10, 20)
-        for m in multiples:
-            step = max(1.0, m * magnitude) if integer else m * magnitude
-            first, last = math.ceil(lo / step - 1e-9), math.floor(hi / step + 1e-9)
-            if last - first + 1 <= MAX_TICKS:
-                break
-        inside = [0.0 if k == 0 else k * step for k in range(first, last + 1)]
-    ticks = [lo, *inside, hi] if len(inside) < 2 else inside
-    return list(dict.fromkeys(_short(t) for t in ticks))
+        ticks, step = _max_n_locator(lo, hi, MAX_TICKS - 1, integer)
+        labels = [_label(t, step) for t in ticks if _within(t, lo, hi)]
+    if len(labels) < 2:
+        labels = [_short(lo), *labels, _short(hi)]
+    return list(dict.fromkeys(labels))
+
+
+# The two locators follow matplotlib's ticker.py (MaxNLocator._raw_ticks with scale_range and _Edge_integer;
+# LogLocator.tick_values as of matplotlib 3.10), with its defaults: at least two ticks (min_n_ticks), no pruning,
+# no symmetry, major decades only.
+STEPS = (1.0, 2.0, 5.0, 10.0)  # a round step is one of these times a power of ten
+
+
+def _max_n_locator(vmin: float, vmax: float, nbins: int, integer: bool) -> tuple[list[float], float]:
+    """Round-number ticks covering [vmin, vmax], at most nbins intervals inside it, and their step."""
+    span = vmax - vmin
+    middle = (vmax + vmin) / 2
+    # Far from zero relative to its width (1000..1001), the range is shifted by a power of ten first.
+    offset = 0.0 if abs(middle) / span < 100 else math.copysign(10 ** math.floor(math.log10(abs(middle))), middle)
+    scale = 10 ** math.floor(math.log10(span / nbins))
+    lo, hi = vmin - offset, vmax - offset
+    candidates = [0.1 * s for s in STEPS[:-1]] + list(STEPS) + [10 * STEPS[1]]  # a staircase around the scale
+    candidates = [c * scale for c in candidates]
+    if integer:
+        candidates = [c for c in candidates if c < 1 or abs(c - round(c)) < 0.001]
+    wanted = span / nbins
+    first = next((i for i, c in enumerate(candidates) if c >= wanted), len(candidates) - 1)
+    ticks: list[float] = []
+    step = candidates[first]
+    # From the smallest step that keeps within nbins down to smaller ones, until at least two ticks fall inside.
+    for step in reversed(candidates[:first + 1]):
+        if integer and math.floor(hi) - math.ceil(lo) >= 1:
+            step = max(1.0, step)
+        base = (lo // step) * step
+        tolerance = _edge_tolerance(step, offset)
+        below, rest = divmod(lo - base, step)
+        low = below + 1 if abs(rest / step - 1) < tolerance else below
+        above, rest = divmod(hi - base, step)
+        high = above if abs(rest / step) < tolerance else above + 1
+        ticks = [k * step + base for k in range(int(low), int(high) + 1)]
+        if sum(lo <= t <= hi for t in ticks) >= 2:
+            break
+    return [t + offset for t in ticks], step
+
+
+def _edge_tolerance(step: float, offset: float) -> float:
+    """How close to a multiple of step a value must be to count as one (more slop under a large offset)."""
+    if offset == 0:
+        return 1e-10
+    return min(0.4999, max(1e-10, 10 ** (math.log10(abs(offset) / step) - 12)))
+
+
+def _log_locator(vmin: float, vmax: float, numticks: int) -> list[float]:
+    """Whole decades: as many inside [vmin, vmax] as fit in numticks, evenly strided, plus one beyond each end."""
+    lo_exp, hi_exp = math.log10(vmin), math.log10(vmax)
+    first, last = math.ceil(lo_exp), math.floor(hi_exp)
+    available = last - first + 1  # decades inside the axis
+    stride = available // (numticks + 1) + 1  # the fewest decades per tick that leave at most numticks + 1
+    wanted = min(numticks, -(-available // stride))
+    if wanted == 0:  # no decade inside: one just beyond each end
+        return [10.0 ** (first - 1), 10.0 ** (last + 1)]
+    if wanted == 1:  # one decade, near the middle
+        middle = round((lo_exp + hi_exp) / 2)
+        stride = max(middle - (first - 1), (last + 1) - middle)
+        return [10.0 ** (middle - stride), 10.0 ** middle, 10.0 ** (middle + stride)]
+    # The largest stride that still gives `wanted` ticks (less bare axis at the ends), and where the strided
+    # decades start: on multiples of the stride when that fits, else as low as fits.
+    stride = (available - 1) // (wanted - 1)
+    if stride < available / wanted:
+        stride = available // wanted
+    low, high = max(available - stride * wanted, 0), min(available - stride * (wanted - 1), stride)
+    start = (-first) % stride
+    if not low <= start < high:
+        start = low
+    return [10.0 ** k for k in range(first + start - stride, last + stride + 1, stride)]
+
+
+def _within(t: float, lo: float, hi: float) -> bool:
+    """Inside the axis, with the slack matplotlib allows for rounding (1e-10 of its length)."""
+    slack = 1e-10 * (hi - lo)
+    return lo - slack <= t <= hi + slack
+
+
+def _label(x: float, step: float) -> str:
+    """A tick's label with the decimals its step needs (0.12345 beside 0.1235) and no float noise (0.3, not
+    0.30000000000000004); very large or fine ones in exponent form."""
+    if abs(x) < step * 1e-9:
+        return "0"  # not "-0" or "1e-17"
+    decimals = max(0, -math.floor(math.log10(step) + 1e-9))
+    if abs(x) < 1e6 and decimals <= 6:
+        text = f"{x:.{decimals}f}"
+        return text.rstrip("0").rstrip(".") if "." in text else text
+    digits = math.floor(math.log10(abs(x))) - math.floor(math.log10(step) + 1e-9) + 1
+    return f"{x:.{min(max(digits, 1), 17)}g}"
 
 
 def _short(x: float) -> str:
