@@ -125,8 +125,10 @@ class Builds:
         if self._cancelled:
             raise UserError(Finding("kustomize build cancelled", file=display, rule="kustomize"))
         # A shard is a scratch kustomization of plain files (links to the repository's): it reads only itself.
+        # A whole overlay was checked when the builds started (``containment``).
         shard = directory.is_relative_to(self._shards.name)
-        return kustomize.build(directory, display, limit, self._started, directory if shard else self._root)
+        return kustomize.build(directory, display, limit, self._started, directory if shard else self._root,
+                               contained=self._root is not None)
 
     def _build_and_keep(self, directory: Path, display: str, limit: int | None) -> str:
         output = self._build(directory, display, limit)

@@ -132,11 +132,16 @@ def check(directory: Path, root: Path) -> Finding | None:
                 return doc.finding(f"refusing the remote base {ref!r}: katib-gitops builds only what the "
                                    "repository holds (vendor it into the repository)", where, rule=RULE)
             target = d / ref
-            if os.path.isabs(ref) or not inside(target):
+            # A plain file name in a directory inside the root is inside too, unless it is a symlink: one lstat
+            # tells (a base's kustomization names every Experiment file), a resolve is for the rest.
+            kind = _kind(os.path.join(d, ref)) if "/" not in ref and ref not in (".", "..", "") else "other"
+            if os.path.isabs(ref) or (kind in ("link", "other") and not inside(target)):
                 return doc.finding(f"refusing {ref!r}: it leads out of the repository (resolves to "
                                    f"{_resolved(target)}); Argo CD and Flux build the repository alone",
                                    where, rule=RULE)
-            if not target.exists():
+            if kind == "file":
+                continue
+            if kind == "missing" or not target.exists():
                 if where[0] in _DIRS_OR_FILES:
                     return doc.finding(f"{ref!r} is not in the repository (kustomize would try it as a remote "
                                        "base; katib-gitops builds only what the repository holds)", where,
@@ -145,6 +150,17 @@ def check(directory: Path, root: Path) -> Finding | None:
             if may_be_dir and target.is_dir():
                 todo.append(target.resolve())
     return None
+
+
+def _kind(path: str) -> str:
+    """"file", "dir", "link" or "missing", from one lstat."""
+    import stat
+
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError:
+        return "missing"
+    return "link" if stat.S_ISLNK(mode) else "dir" if stat.S_ISDIR(mode) else "file"
 
 
 def _resolved(path: Path) -> str:

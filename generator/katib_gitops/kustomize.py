@@ -105,7 +105,8 @@ def go_env(directory: Path, limit: int | None = None) -> dict[str, str]:
 
 
 def build(directory: str | Path, display: str | None = None, heap_limit: int | None = None,
-          started: Callable[[subprocess.Popen], None] | None = None, root: Path | None = None) -> str:
+          started: Callable[[subprocess.Popen], None] | None = None, root: Path | None = None,
+          contained: bool = False) -> str:
     """`kustomize build DIRECTORY`; a UserError carrying kustomize's own message on failure.
 
     root: the repository the build may read (default ``boundary(directory)``); a kustomization reaching
@@ -113,14 +114,14 @@ def build(directory: str | Path, display: str | None = None, heap_limit: int | N
     left out of kustomize's messages (a staged copy of the repository is then named as the repository).
     heap_limit: Go's soft memory limit in bytes, when the caller shares the budget between builds
     (``heap_limits``); started: called with the process once it runs (a caller that may stop the build
-    keeps it). kustomize runs in its own process group, killed with everything it started on timeout,
-    past MAX_OUTPUT, or when katib-gitops stops (``procs``)."""
+    keeps it); contained: the caller checked containment already. kustomize runs in its own process group,
+    killed with everything it started on timeout, past MAX_OUTPUT, or when katib-gitops stops (``procs``)."""
     from . import containment, procs
 
     directory = Path(directory)
     where = display or str(directory)
     root = root if root is not None else boundary(directory)
-    refused = containment.check(directory, root)
+    refused = None if contained else containment.check(directory, root)
     if refused is not None:
         raise UserError(refused)
 

@@ -21,8 +21,14 @@ SPEC_TEXT_CHECKED = 64 * 1024
 
 
 def object_size(data: Any) -> int:
-    """Bytes of the object as JSON, as kubectl, Argo CD and Flux send it (compact)."""
-    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str).encode())
+    """Bytes of the object as JSON, as kubectl, Argo CD and Flux send it (compact, UTF-8)."""
+    try:  # the C encoder's fast path (no default=); loaded YAML is JSON-like, anything else takes the slow one
+        escaped = json.dumps(data, separators=(",", ":"))  # ASCII: no encoding step, and never fewer bytes
+    except (TypeError, ValueError):  # than the UTF-8 text (an escape is 6 bytes, a character 1 to 4)
+        escaped = json.dumps(data, separators=(",", ":"), default=str)
+    if len(escaped) <= OBJECT_LIMIT:
+        return len(escaped)
+    return len(json.dumps(data, separators=(",", ":"), ensure_ascii=False, default=str).encode("utf-8", "replace"))
 
 
 def size_message(size: int, what: str = "the object") -> str:

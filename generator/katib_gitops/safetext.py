@@ -53,7 +53,7 @@ def clean(text: object) -> str:
     """text as one safe line: control, format and separator characters escaped, ``##[`` broken up, a leading
     ``::`` (after blanks) escaped. Plain printable text comes back unchanged."""
     text = text if isinstance(text, str) else str(text)
-    if _UNSAFE.search(text) is None:
+    if _plain(text) or _UNSAFE.search(text) is None:
         return text
     text = _UNSAFE_CHAR.sub(_escape, text)
     text = text.replace("##[", "##\\u005b")
@@ -62,14 +62,26 @@ def clean(text: object) -> str:
 
 def clean_lines(text: str) -> str:
     """Multi-line text katib-gitops built (a report, a summary): each line cleaned, line breaks kept."""
-    if _UNSAFE_IN_LINES.search(text) is None:
+    if _plain_lines(text) or _UNSAFE_IN_LINES.search(text) is None:
         return text
     return "\n".join(clean(line) for line in text.split("\n"))
 
 
 def unsafe(text: str) -> bool:
     """Whether any line of text holds something ``clean`` would change (the YAML dumper quotes such strings)."""
-    return _UNSAFE_IN_LINES.search(text) is not None
+    return not _plain_lines(text) and _UNSAFE_IN_LINES.search(text) is not None
+
+
+def _plain_lines(text: str) -> bool:
+    """``_plain`` for text made of lines (a generated file: checked whole, in C)."""
+    return "::" not in text and "##[" not in text and (text.isprintable() or text.replace("\n", "").isprintable())
+
+
+def _plain(text: str) -> bool:
+    """The common case, decided in C: no control, format, separator or surrogate character (str.isprintable
+    is false for all of them) and neither command prefix. (Spaces other than U+0020 and line breaks are not
+    printable either: such text takes the regular expression.)"""
+    return text.isprintable() and "::" not in text and "##[" not in text
 
 
 # --------------------------------------------------------------------------- GitHub workflow commands

@@ -111,7 +111,7 @@ def generated_files(root: Path) -> list[str]:
     rec, _ = read_record(root)
     if rec is not None:
         return sorted(rel for rel in rec.files if _inside_tree(root, rel) and is_generated(root / rel))
-    out = [rel for rel, p in _owned_files(root) if is_generated(p)]
+    out = [rel for rel in _owned_files(root) if is_generated(root / rel)]
     for name in ROOT_FILES:
         if is_generated(root / name):
             out.append(name)
@@ -128,11 +128,12 @@ def stray_copies(root: Path, files: dict[str, str]) -> list[Finding]:
     return [Finding(f"carries the generated header, but {RECORD_FILE} does not list it and render does not write "
                     "it (a copy of a generated file?): render never deletes it; delete it, or remove its header if "
                     "it is yours", file=rel, line=1, column=1, rule="sync")
-            for rel, p in _owned_files(root) if rel not in rec.files and rel not in files and is_generated(p)]
+            for rel in _owned_files(root) if rel not in rec.files and rel not in files and is_generated(root / rel)]
 
 
-def _owned_files(root: Path) -> Iterator[tuple[str, Path]]:
-    """(relative path, path) of every file under the generated areas, in order (symlinked areas skipped)."""
+def _owned_files(root: Path) -> Iterator[str]:
+    """The relative path of every file under the generated areas, in order (symlinked areas skipped)."""
+    skip = len(str(root)) + 1
     for top in OWNED_ROOTS:
         d = root / top
         if not d.is_dir() or d.is_symlink():
@@ -140,8 +141,7 @@ def _owned_files(root: Path) -> Iterator[tuple[str, Path]]:
         for dirpath, dirnames, filenames in os.walk(d):
             dirnames.sort()
             for name in sorted(filenames):
-                p = Path(dirpath) / name
-                yield p.relative_to(root).as_posix(), p
+                yield os.path.join(dirpath, name)[skip:].replace(os.sep, "/")
 
 
 def _inside_tree(root: Path, rel: str) -> bool:
@@ -201,14 +201,21 @@ def check_layout(root: Path, rels: list[str]) -> None:
     thousands of files into a few thousand directories).
     """
     resolved_root = root.resolve()
+    base = str(root)
     checked: set[str] = set()  # directories (relative) known to be real directories or not there yet
 
-    def no_symlink(rel_path: str, rel: str) -> None:
-        p = root / rel_path
-        if p.is_symlink():
+    def mode(rel_path: str) -> int | None:
+        """The entry's type, from one lstat (None: nothing there); a symlink is refused here."""
+        try:
+            st = os.lstat(os.path.join(base, rel_path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            p = root / rel_path
             if not _inside(p, resolved_root):  # named at the symlink itself: that is what to move away
                 raise _refuse(f"refusing to write outside the repository (resolves to {p.resolve()})", rel_path)
             raise _refuse("refusing to write through a symlink", rel_path)
+        return stat.S_IFMT(st.st_mode)
 
     for rel in rels:
         parts = rel.split("/")
@@ -217,15 +224,14 @@ def check_layout(root: Path, rels: list[str]) -> None:
         for depth in range(1, len(parts)):
             d = "/".join(parts[:depth])
             if d not in checked:
-                no_symlink(d, rel)
-                if os.path.lexists(root / d) and not (root / d).is_dir():
+                kind = mode(d)
+                if kind is not None and kind != stat.S_IFDIR:
                     what = special_kind(root / d) or "a file"
                     raise _refuse(f"{what} stands where render needs a directory (for {rel}); move it away", d)
                 checked.add(d)
-        no_symlink(rel, rel)
-        target = root / rel
-        if target.exists() and not target.is_file():
-            what = "a directory" if target.is_dir() else (special_kind(target) or "something")
+        kind = mode(rel)
+        if kind is not None and kind != stat.S_IFREG:
+            what = "a directory" if kind == stat.S_IFDIR else (special_kind(root / rel) or "something")
             raise _refuse(f"{what} stands where a generated file belongs", rel)
 
 

@@ -407,6 +407,8 @@ class _Dumper2(_Dumper):  # type: ignore[misc,valid-type]
         # rendered output is made of (byte-identical output; dicts and lists keep alias tracking).
         t = type(data)
         if t is str:
+            if data.isprintable() and "::" not in data and "##[" not in data:  # nearly every string, in C
+                return yaml.ScalarNode(_STR_TAG, data, style=None)
             return yaml.ScalarNode(_STR_TAG, data, style=_str_style(data))
         if (t is dict or t is list) and not self.sort_keys and self.default_flow_style is not None:
             node = self.represented_objects.get(id(data))

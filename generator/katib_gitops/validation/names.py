@@ -11,6 +11,7 @@ validation: ValidateLabels, ValidateAnnotations, validateTolerations).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Sequence
 
 from ..findings import ERROR, Finding, PathPart
@@ -20,6 +21,7 @@ _NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
+@lru_cache(maxsize=8192)  # the same keys and values recur in every Experiment of a repository
 def qualified_name_problem(key: str) -> str | None:
     prefix, _, name = key.rpartition("/")
     if "/" in key and (not prefix or len(prefix) > 253 or not _SUBDOMAIN.fullmatch(prefix)):
@@ -37,6 +39,7 @@ def annotations_size(annotations: dict[Any, Any]) -> int:
     return sum(len(str(k).encode()) + len(str(v).encode() if v is not None else b"") for k, v in annotations.items())
 
 
+@lru_cache(maxsize=8192)
 def label_value_problem(value: str) -> str | None:
     if value == "" or (len(value) <= 63 and _NAME.fullmatch(value)):
         return None
