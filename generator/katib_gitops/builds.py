@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Iterator, Sequence
 
-from . import kustomize, safefs, shards
+from . import containment, kustomize, safefs, shards
 from .findings import Finding, UserError
 from .layout import BASE_DIR, DEPLOY_DIR, KUSTOMIZATION_FILES, OVERLAYS_DIR
 
@@ -75,14 +75,22 @@ class Builds:
 
         self._scratch = None
         targets = {d.resolve(): d for d in directories}
+        # What the builds may read: the repository (``containment``); for a scratch copy, the copy.
+        self._root = self._repo_root = root
         if scratch_from and root is not None:
             self._scratch = tempfile.TemporaryDirectory(prefix="katib-gitops-build-")
             scratch = Path(self._scratch.name)
             safefs.copy_regular(root, scratch, scratch_from)
             targets = {d.resolve(): scratch / d.resolve().relative_to(root.resolve()) for d in directories}
+            self._root = scratch
         self._shards = tempfile.TemporaryDirectory(prefix="katib-gitops-shards-")
-        plans = {key: shards.plan(d, Path(self._shards.name)) for key, d in targets.items()}
-        units = [(key, d) for key, d in targets.items() if plans[key] is None]
+        # A kustomization reaching outside the repository (or a remote base) is never built, nor sharded
+        # (sharding copies what the overlay names): its future is the refusal (``containment``).
+        refused = {key: containment.check(d, self._root) if self._root is not None else None
+                   for key, d in targets.items()}
+        plans = {key: shards.plan(d, Path(self._shards.name)) if refused[key] is None else None
+                 for key, d in targets.items()}
+        units = [(key, d) for key, d in targets.items() if plans[key] is None and refused[key] is None]
         units += [(key, d) for key, plan in plans.items() if plan is not None for d in plan.shards]
         workers = max(1, min(len(units), os.cpu_count() or 1))
         self._pool = ThreadPoolExecutor(max_workers=workers)
@@ -108,12 +116,19 @@ class Builds:
         self._futures: dict[Path, Future] = {}
         for key, d in targets.items():
             plan = plans[key]
-            self._futures[key] = started[d] if plan is None else _all_of([started[s] for s in plan.shards])
+            if refused[key] is not None:
+                self._futures[key] = _failed(UserError(refused[key]))
+            else:
+                self._futures[key] = started[d] if plan is None else _all_of([started[s] for s in plan.shards])
 
     def _build(self, directory: Path, display: str, limit: int | None) -> str:
         if self._cancelled:
             raise UserError(Finding("kustomize build cancelled", file=display, rule="kustomize"))
-        return kustomize.build(directory, display, limit, self._started)
+        # A shard is a scratch kustomization of plain files (links to the repository's): it reads only itself.
+        # A whole overlay was checked when the builds started (``containment``).
+        shard = directory.is_relative_to(self._shards.name)
+        return kustomize.build(directory, display, limit, self._started, directory if shard else self._root,
+                               contained=self._root is not None)
 
     def _build_and_keep(self, directory: Path, display: str, limit: int | None) -> str:
         output = self._build(directory, display, limit)
@@ -122,15 +137,17 @@ class Builds:
         return output
 
     def _started(self, proc: Any) -> None:
+        from .procs import kill_group
+
         self._running.append(proc)
         if self._cancelled:
-            proc.kill()
+            kill_group(proc)
 
     def get(self, directory: Path, display: str) -> str:
         key = directory.resolve()
         future = self._futures.pop(key, None)
         if future is None:
-            return kustomize.build(directory, display)
+            return kustomize.build(directory, display, root=self._repo_root)
         result = future.result()
         if not isinstance(result, list):
             return result
@@ -149,17 +166,38 @@ class Builds:
         yield from (d for d in directories if d not in started.values())
 
     def cancel(self) -> None:
-        """Stop every build (their results are not wanted), then ``close``."""
+        """Stop every build (their results are not wanted): kill each running kustomize with its process
+        group, start no more, then ``close``."""
+        from .procs import kill_group
+
         self._cancelled = True
         for proc in list(self._running):
-            proc.kill()
+            kill_group(proc)
         self.close()
+
+    def __enter__(self) -> "Builds":
+        return self
+
+    def __exit__(self, kind, value, tb) -> None:
+        """Builds in a with block: an exception (an instant error elsewhere, Ctrl-C) stops them at once."""
+        if kind is not None:
+            self.cancel()
+        else:
+            self.close()
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
         for scratch in (self._scratch, self._shards):
             if scratch is not None:
                 scratch.cleanup()
+
+
+def _failed(error: BaseException) -> Future:
+    from concurrent.futures import Future
+
+    future: Future = Future()
+    future.set_exception(error)
+    return future
 
 
 def _done(result: str) -> Future:

@@ -17,7 +17,7 @@ from .render import RenderResult, SpecErrors, render_repo
 from .repo import Repo
 from .safefs import special_kind
 from .record import RECORD_FILE, read_record, version_finding
-from .writer import TXN_DIR, diff_tree, interrupted, leftovers
+from .writer import TXN_DIR, diff_tree, interrupted, leftovers, stray_copies
 
 if TYPE_CHECKING:
     from .builds import Builds
@@ -48,6 +48,7 @@ def sync_findings(repo: Repo, result: RenderResult) -> list[Finding]:
     for rel in changes.removed:
         out.append(Finding(f"stale: generated from a spec that no longer exists; {hint}", file=rel, line=1, column=1,
                            rule="sync"))
+    out += stray_copies(repo.root, result.files)
     return out
 
 
@@ -81,10 +82,14 @@ def check_repo(repo: Repo, options: object | None = None, builds: Builds | None 
         return list(exc.findings)
     except UserError as exc:
         builds.cancel()
+        if exc.exit_code == 2:
+            raise  # unreadable input (exit status 2, one line on stderr), not a finding about the repository
         return [exc.finding]
     findings = list(result.warnings)
-    findings += sync_findings(repo, result)
+    out_of_sync = sync_findings(repo, result)
+    findings += out_of_sync
     findings += validate_repo(repo, options, rendered=result, builds=builds,
-                              provenance=RenderProvenance(repo, result)).findings
+                              provenance=RenderProvenance(repo, result),
+                              in_sync=not any(f.severity == "error" for f in out_of_sync)).findings
     findings += repo_results_findings(repo)
     return findings

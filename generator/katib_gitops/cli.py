@@ -29,16 +29,26 @@ def _requested(argv: Sequence[str] | None) -> str | None:
     return next((name for name in COMMANDS if name.rstrip("_") == first), None)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse, whose usage errors quote what the user typed: printed through the sanitiser too."""
+
+    def error(self, message: str) -> NoReturn:
+        from .safetext import clean
+
+        self.print_usage(sys.stderr)
+        self.exit(2, clean(f"{self.prog}: error: {message}") + "\n")
+
+
 def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
     """The parser; with argv naming a subcommand, only that subcommand's module is imported (a per-file
     `validate` in a pre-commit hook should not pay for the others), else all of them (--help)."""
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="katib-gitops",
         description="Turn experiment specs into a validated GitOps repository for Kubeflow Katib.",
     )
     parser.add_argument("--version", action="version", version=f"katib-gitops {__version__}")
     # prog given: argparse would otherwise build a help formatter (and import shutil) to work it out.
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="katib-gitops")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", prog="katib-gitops", parser_class=_Parser)
     requested = _requested(argv)
     for name in (requested,) if requested else COMMANDS:
         try:
@@ -53,10 +63,86 @@ def build_parser(argv: Sequence[str] | None = None) -> argparse.ArgumentParser:
 
 # What writing to a full disk, /dev/full or a closed terminal raises (no file name: it is stdout's own write).
 _OUTPUT_ERRORS = (errno.ENOSPC, errno.EPIPE, errno.EIO, errno.EBADF, errno.EDQUOT)
+DEBUG_ENV = "KATIB_GITOPS_DEBUG"  # set (to anything): an unexpected exception shows its traceback
+INTERNAL_ERROR = 70  # EX_SOFTWARE (sysexits.h): 3 is plan's "Katib will refuse a sync"
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as Ctrl-C stops (every cleanup that handles KeyboardInterrupt runs), exit 143."""
+
+
+def _on_sigterm(signum, frame) -> None:
+    raise Terminated()
+
+
+def _prepare_process(saved: dict) -> str | None:
+    """What every command needs before it starts; a one-line reason when it cannot run at all.
+
+    - Output that the terminal's encoding cannot show (PYTHONIOENCODING=ascii, a C locale) is escaped
+      instead of failing with a traceback half-way through a report.
+    - A write past ``ulimit -f`` fails with EFBIG (reported, the tree left as it was) instead of the
+      default SIGXFSZ killing the process in the middle of a render.
+    - SIGTERM stops the command as Ctrl-C does: tools it runs are killed with their process groups.
+    - A deleted current directory is named, not a FileNotFoundError from deep inside.
+    """
+    import signal
+
+    for stream in (sys.stdout, sys.stderr):
+        if getattr(stream, "errors", None) == "strict" and hasattr(stream, "reconfigure"):
+            try:
+                stream.reconfigure(errors="backslashreplace")
+            except (ValueError, OSError):
+                pass
+    try:
+        import threading
+
+        if threading.current_thread() is threading.main_thread():
+            if hasattr(signal, "SIGXFSZ"):
+                saved[signal.SIGXFSZ] = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+            if signal.getsignal(signal.SIGTERM) in (signal.SIG_DFL, None):
+                saved[signal.SIGTERM] = signal.signal(signal.SIGTERM, _on_sigterm)
+    except (ValueError, OSError):
+        pass
+    import os
+
+    try:
+        os.getcwd()
+    except OSError:
+        return ".:0:0: the current directory no longer exists (deleted?): cd to an existing directory"
+    return None
+
+
+def _stop_tools() -> None:
+    """Kill every tool (kustomize, kubectl, git) still running, with its process group (``procs``)."""
+    procs = sys.modules.get("katib_gitops.procs")
+    if procs is not None:
+        procs.stop_all()
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import signal
+
     argv = list(sys.argv[1:] if argv is None else argv)
+    saved: dict = {}
+    procs = sys.modules.get("katib_gitops.procs")
+    if procs is not None:
+        procs.reset()
+    try:
+        problem = _prepare_process(saved)
+        if problem is not None:
+            print(problem, file=sys.stderr)
+            return 2
+        return _main(argv)
+    except BaseException as exc:
+        if not isinstance(exc, SystemExit):  # argparse's exit runs no tool
+            _stop_tools()
+        raise
+    finally:
+        for sig, handler in saved.items():  # main() called in-process (tests, hooks) leaves no handler behind
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+def _main(argv: list[str]) -> int:
     # A command builds a great many small objects that live until it exits (parsed YAML, rendered
     # Experiments) and makes almost no reference cycles. Python's cycle collector would walk them over and
     # over as they pile up, some 10 % of a large check's time: collect far less often (gen0 every 50,000
@@ -76,18 +162,47 @@ def main(argv: Sequence[str] | None = None) -> int:
         for finding in getattr(exc, "findings", (exc.finding,)):
             print(finding.one_line(), file=sys.stderr)
         return exc.exit_code
-    except KeyboardInterrupt:
-        print("katib-gitops: interrupted", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt as exc:
+        _stop_tools()
+        terminated = isinstance(exc, Terminated)
+        print(f"katib-gitops: {'terminated' if terminated else 'interrupted'}", file=sys.stderr)
+        return 143 if terminated else 130
     except BrokenPipeError:
         _drop_stdout()
         return 0
     except OSError as exc:
-        if exc.filename is not None or exc.errno not in _OUTPUT_ERRORS:
-            raise
-        _drop_stdout()
-        print(f"<stdout>:0:0: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+        if exc.filename is None and exc.errno in _OUTPUT_ERRORS:
+            _drop_stdout()
+            print(f"<stdout>:0:0: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
+            return 2
+        # A file the command needed and could not read or write, wherever it was: named, one line.
+        from .findings import Finding
+
+        where = exc.filename if exc.filename is not None else "."
+        print(Finding(f"{exc.strerror or exc}", file=_shown(str(where))).one_line(), file=sys.stderr)
         return 2
+    except Exception as exc:  # a bug, not a user's mistake: one line (the traceback on request)
+        _stop_tools()
+        import os
+
+        if os.environ.get(DEBUG_ENV):
+            raise
+        from .safetext import clean
+
+        print(clean(f"katib-gitops: internal error: {type(exc).__name__}: {exc} (please report it; "
+                    f"{DEBUG_ENV}=1 shows where)"), file=sys.stderr)
+        return INTERNAL_ERROR
+
+
+def _shown(path: str) -> str:
+    """A path as the user knows it: relative to the current directory when it is below it."""
+    import os
+
+    try:
+        rel = os.path.relpath(path)
+    except (ValueError, OSError):
+        return path
+    return path if rel.startswith("..") else rel
 
 
 def _drop_stdout() -> None:

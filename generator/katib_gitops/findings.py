@@ -12,6 +12,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence, Union
 
+from .safetext import clean
+
 PathPart = Union[str, int]
 
 ERROR = "error"
@@ -68,10 +70,12 @@ class Finding:
         return format_path(self.path)
 
     def one_line(self) -> str:
+        """FILE:LINE:COL: [severity: ]PATH: message, as one safe line (``safetext.clean``: every value in it
+        comes from input)."""
         where = f"{quote_name(self.file)}:{self.line}:{self.column}"
         what = f"{self.dotted}: " if self.path else ""
         sev = "" if self.severity == ERROR else f"{self.severity}: "
-        return f"{where}: {sev}{what}{self.message}"
+        return clean(f"{where}: {sev}{what}{self.message}")
 
 
 def unique(findings: Iterable[Finding]) -> list[Finding]:

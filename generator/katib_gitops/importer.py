@@ -364,7 +364,9 @@ def _render_candidate(doc: Document, candidate: dict[str, Any]) -> dict[str, Any
 def dump_spec(spec: dict[str, Any], source: str) -> str:
     """The spec as YAML a person would write: short lists inline, a comment saying where it came from."""
     from ruamel.yaml.comments import CommentedMap, CommentedSeq
+    from ruamel.yaml.scalarstring import DoubleQuotedScalarString
 
+    from .safetext import clean, clean_lines, unsafe
     from .yamlio import dump_roundtrip
 
     def convert(value: Any, depth: int = 0) -> Any:
@@ -378,12 +380,14 @@ def dump_spec(spec: dict[str, Any], source: str) -> str:
             if all(isinstance(v, (str, int, float, bool)) for v in value) and len(str(value)) < 70:
                 s.fa.set_flow_style()
             return s
+        if isinstance(value, str) and unsafe(value):
+            return DoubleQuotedScalarString(value)  # escaped there, by clean below (its escapes are YAML's)
         return value
 
     data = convert(spec)
-    data.yaml_set_start_comment(f"Imported from {source} by katib-gitops import.")
+    data.yaml_set_start_comment(f"Imported from {clean(source)} by katib-gitops import.")
     if "profiles" in data:
         data.yaml_set_comment_before_after_key(
             "profiles", before="Deployed as imported: the default profile adds nothing to this experiment.\n"
             "Drop the line below (or choose `profile:`) to take a profile's settings.")
-    return dump_roundtrip(data)
+    return clean_lines(dump_roundtrip(data))

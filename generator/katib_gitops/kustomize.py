@@ -17,6 +17,7 @@ from typing import Callable, Sequence
 from .findings import Finding, UserError
 
 TIMEOUT_S = 120
+MAX_OUTPUT = 256 * 1024 * 1024  # a build's output beyond this is no repository's (3,000 experiments: ~15 MiB)
 # Go's garbage collector, tuned for kustomize's workload. By default (GOGC=100) it collects every time the
 # heap doubles, which for a build of hundreds of Experiments is a large share of kustomize's CPU time. A
 # soft memory limit instead (GOGC=off, GOMEMLIMIT) collects only when the heap nears the limit. The limit
@@ -42,28 +43,32 @@ def kustomize_command() -> tuple[str, ...]:
         file="kustomize", line=0, column=0, rule="kustomize"), exit_code=2)
 
 
-def input_bytes(directory: Path) -> int:
+def input_bytes(directory: Path, root: Path | None = None) -> int:
     """Size of the YAML files a build of directory reads: its own and those of the local directories its
-    kustomization lists (followed a few levels; remote and missing ones are skipped)."""
+    kustomization lists (followed a few levels; remote and missing ones, and any outside root, skipped)."""
     import yaml
 
     loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # a base's kustomization lists every experiment
     total, seen, todo = 0, set(), [directory]
+    real_root = (root if root is not None else boundary(directory)).resolve()
     while todo and len(seen) < MAX_WALK:
         d = todo.pop()
         try:
             d = d.resolve()
-        except OSError:
+        except (OSError, RuntimeError):
             continue
-        if d in seen or not d.is_dir():
+        if d in seen or not d.is_dir() or not d.is_relative_to(real_root):
             continue
         seen.add(d)
-        for f in d.iterdir():
-            if f.suffix in (".yaml", ".yml") and f.is_file():
-                total += f.stat().st_size
         try:
-            kust = yaml.load((d / "kustomization.yaml").read_text(encoding="utf-8"), Loader=loader) or {}
-        except (OSError, UnicodeDecodeError, yaml.YAMLError):
+            for f in d.iterdir():
+                if f.suffix in (".yaml", ".yml") and f.is_file():
+                    total += f.stat().st_size
+            kust_file = d / "kustomization.yaml"
+            if not kust_file.is_file():
+                continue  # never opened unless a plain file: a FIFO would block
+            kust = yaml.load(kust_file.read_text(encoding="utf-8"), Loader=loader) or {}
+        except (OSError, UnicodeDecodeError, yaml.YAMLError, RecursionError):
             continue
         for key in ("resources", "components"):
             for ref in kust.get(key) or [] if isinstance(kust, dict) else []:
@@ -72,14 +77,14 @@ def input_bytes(directory: Path) -> int:
     return total
 
 
-def heap_limits(directories: Sequence[Path], concurrent: int) -> dict[Path, int]:
+def heap_limits(directories: Sequence[Path], concurrent: int, root: Path | None = None) -> dict[Path, int]:
     """The GOMEMLIMIT, in bytes, of each build when at most `concurrent` of them run at once.
 
     Each build wants HEAP_PER_INPUT_BYTE per byte it reads and gets its share of HEAP_BUDGET against the
     largest builds it could run beside: limit_i <= budget * want_i / (want_i + the (concurrent - 1)
     largest other wants). Whichever builds run together, their limits then add up to at most the budget.
     """
-    wants = {d: HEAP_PER_INPUT_BYTE * input_bytes(d) for d in directories}
+    wants = {d: HEAP_PER_INPUT_BYTE * input_bytes(d, root) for d in directories}
     limits = {}
     for d, want in wants.items():
         others = sorted((w for o, w in wants.items() if o != d), reverse=True)[:max(0, concurrent - 1)]
@@ -100,24 +105,66 @@ def go_env(directory: Path, limit: int | None = None) -> dict[str, str]:
 
 
 def build(directory: str | Path, display: str | None = None, heap_limit: int | None = None,
-          started: Callable[[subprocess.Popen], None] | None = None) -> str:
-    """`kustomize build DIRECTORY`; a UserError carrying kustomize's own message on failure. heap_limit:
-    Go's soft memory limit in bytes, when the caller shares the budget between builds (``heap_limits``);
-    started: called with the process once it runs (a caller that may stop the build keeps it)."""
-    cmd = [*kustomize_command(), str(directory)]
+          started: Callable[[subprocess.Popen], None] | None = None, root: Path | None = None,
+          contained: bool = False) -> str:
+    """`kustomize build DIRECTORY`; a UserError carrying kustomize's own message on failure.
+
+    root: the repository the build may read (default ``boundary(directory)``); a kustomization reaching
+    outside it, or a remote base, is refused before kustomize runs (``containment``), and root's path is
+    left out of kustomize's messages (a staged copy of the repository is then named as the repository).
+    heap_limit: Go's soft memory limit in bytes, when the caller shares the budget between builds
+    (``heap_limits``); started: called with the process once it runs (a caller that may stop the build
+    keeps it); contained: the caller checked containment already. kustomize runs in its own process group,
+    killed with everything it started on timeout, past MAX_OUTPUT, or when katib-gitops stops (``procs``)."""
+    from . import containment, procs
+
+    directory = Path(directory)
     where = display or str(directory)
-    with subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                          env=go_env(Path(directory), heap_limit)) as proc:
-        if started is not None:
-            started(proc)
-        try:
-            stdout, stderr = proc.communicate(timeout=TIMEOUT_S)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.communicate()
-            raise UserError(Finding(f"kustomize build timed out after {TIMEOUT_S}s", file=where, line=0, column=0,
-                                    rule="kustomize")) from None
-    if proc.returncode != 0:
-        msg = " ".join(stderr.split()) or f"exit status {proc.returncode}"
-        raise UserError(Finding(f"kustomize build failed: {msg}", file=where, line=0, column=0, rule="kustomize"))
-    return stdout
+    root = root if root is not None else boundary(directory)
+    refused = None if contained else containment.check(directory, root)
+    if refused is not None:
+        raise UserError(refused)
+
+    def fail(message: str) -> UserError:
+        for prefix in {str(root.resolve()) + os.sep, str(root) + os.sep}:
+            message = message.replace(prefix, "")
+        return UserError(Finding(message, file=where, line=0, column=0, rule="kustomize"))
+
+    cmd = [*kustomize_command(), str(directory)]
+    try:
+        result = procs.run(cmd, timeout=TIMEOUT_S, limit=MAX_OUTPUT, env=go_env(directory, heap_limit),
+                           started=started)
+    except procs.TimedOut:
+        raise fail(f"kustomize build did not finish within {TIMEOUT_S} s (stopped)") from None
+    except procs.TooLarge:
+        raise fail(f"kustomize build printed more than {MAX_OUTPUT // (1024 * 1024)} MiB (stopped)") from None
+    except procs.Stopped:
+        raise fail("kustomize build stopped") from None
+    except OSError as exc:
+        raise fail(f"cannot run {cmd[0]}: {exc.strerror or exc}") from None
+    if result.returncode != 0:
+        msg = " ".join(result.stderr.decode("utf-8", "replace").split()) or f"exit status {result.returncode}"
+        raise fail(f"kustomize build failed: {msg}")
+    try:
+        return result.stdout.decode("utf-8")
+    except UnicodeDecodeError:
+        raise fail("kustomize build printed output that is not UTF-8") from None
+
+
+def boundary(directory: Path) -> Path:
+    """What a build of directory may read when no caller says: its katib-gitops repository, else its git
+    work tree, else the current directory when directory is inside it, else the directory itself."""
+    from .layout import CONFIG_FILE, EXPERIMENTS_DIR
+
+    here = directory.resolve()
+    for d in (here, *here.parents):
+        if (d / CONFIG_FILE).is_file() or (d / EXPERIMENTS_DIR).is_dir():
+            return d
+    for d in (here, *here.parents):
+        if (d / ".git").exists():
+            return d
+    try:
+        cwd = Path.cwd().resolve()
+    except OSError:
+        return here
+    return cwd if here.is_relative_to(cwd) else here

@@ -19,7 +19,6 @@ Mark* functions).
 
 from __future__ import annotations
 
-import subprocess
 import sys
 from dataclasses import dataclass, field
 from typing import Any
@@ -204,23 +203,85 @@ def _error(message: str, source: str, line: int = 0) -> UserError:
     return UserError(Finding(message, file=source, line=line, column=0, rule="live"), exit_code=2)
 
 
+def _is_experiment(item: Any, in_typed_list: bool = False) -> bool:
+    if not isinstance(item, dict):
+        return False
+    if in_typed_list and "kind" not in item and "apiVersion" not in item:
+        return True  # the API server's ExperimentList leaves kind and apiVersion out of its items
+    return item.get("kind") == "Experiment" and str(item.get("apiVersion", "")).startswith("kubeflow.org/")
+
+
+KATIB_COMPANIONS = ("Trial", "Suggestion")  # what `kubectl get experiments,trials,suggestions` adds
+
+
+def _katib_companion(item: Any) -> bool:
+    return isinstance(item, dict) and item.get("kind") in KATIB_COMPANIONS \
+        and str(item.get("apiVersion", "")).startswith("kubeflow.org/")
+
+
+def _items(doc: Any, source: str) -> list[tuple[tuple[Any, ...], Any]]:
+    """(path, item) for each Experiment a document holds; anything else is an error, never skipped silently.
+
+    What `kubectl get experiments -A -o yaml` prints is one ``v1 List`` whose items are all Experiments (an
+    empty one when the cluster has none); the API server's own ``ExperimentList`` and single Experiment
+    documents (`kubectl get experiment NAME -o yaml`) are read too. Katib's own Trials and Suggestions, which
+    `kubectl get experiments,trials,suggestions -A -o yaml` lists beside them, are known and left out. A
+    ConfigMap, a List of Pods, a stray scalar: not "a cluster without Experiments" but the wrong input, said
+    so at its line.
+    """
+    data = doc.data
+
+    def wrong(message: str, path: tuple[Any, ...] = ()) -> UserError:
+        return _error(message, source, doc.position(path)[0])
+
+    if not isinstance(data, dict):
+        raise wrong(f"expected the output of `kubectl get experiments -A -o yaml` (a List of Experiments), "
+                    f"not {'a list' if isinstance(data, list) else 'a ' + type(data).__name__}")
+    kind, api = data.get("kind"), str(data.get("apiVersion", ""))
+    typed = kind == "ExperimentList" and api.startswith("kubeflow.org/")
+    if (kind == "List" and api == "v1") or typed:
+        items = data.get("items")
+        if not isinstance(items, list):
+            raise wrong("a List without items (kubectl prints `items: []` for a cluster without Experiments)",
+                        ("items",))
+        found = []
+        for i, item in enumerate(items):
+            if _katib_companion(item):
+                continue
+            found.append((("items", i), item))
+            if not _is_experiment(item, typed):
+                what = item.get("kind") if isinstance(item, dict) and isinstance(item.get("kind"), str) else \
+                    type(item).__name__
+                raise wrong(f"items[{i}] is not a kubeflow.org Experiment ({what}): not the output of "
+                            "`kubectl get experiments -A -o yaml`", ("items", i))
+        return found
+    if _is_experiment(data):
+        return [((), data)]
+    what = kind if isinstance(kind, str) else "document without a kind"
+    raise wrong(f"a {what}, not an Experiment or a List of them: expected the output of "
+                "`kubectl get experiments -A -o yaml`", ("kind",) if "kind" in data else ())
+
+
 def parse_live(text: str, source: str) -> LiveState:
-    """Every kubeflow.org Experiment in text: a List (kubectl's -o yaml), single objects, or several documents."""
+    """The Experiments in text: a List (kubectl's -o yaml), an ExperimentList, Experiment documents.
+    Anything else, or an Experiment listed twice, is an error (exit status 2), never silently skipped."""
     from .yamlio import load_documents
 
     state = LiveState(source)
-    for doc in load_documents(text, source):
-        data = doc.data
-        items = data.get("items") if isinstance(data, dict) and isinstance(data.get("items"), list) else [data]
-        for item in items:
-            if not isinstance(item, dict) or item.get("kind") != "Experiment" \
-                    or not str(item.get("apiVersion", "")).startswith("kubeflow.org/"):
-                continue
+    docs = load_documents(text, source)
+    if not docs:
+        raise _error("empty: expected the output of `kubectl get experiments -A -o yaml` (it prints an empty "
+                     "List for a cluster without Experiments)", source, 1)
+    for doc in docs:
+        for path, item in _items(doc, source):
             meta = item.get("metadata") if isinstance(item.get("metadata"), dict) else {}
             name = meta.get("name")
             if not isinstance(name, str) or not name:
-                raise _error("an Experiment without metadata.name", source, doc.position(())[0])
+                raise _error("an Experiment without metadata.name", source, doc.position(path)[0])
             namespace = str(meta.get("namespace") or "default")
+            if (namespace, name) in state.experiments:
+                raise _error(f"the Experiment {namespace}/{name} is listed twice: which one is on the cluster?",
+                             source, doc.position((*path, "metadata", "name"))[0])
             spec = item.get("spec") if isinstance(item.get("spec"), dict) else {}
             status = item.get("status") if isinstance(item.get("status"), dict) else {}
             labels = meta.get("labels") if isinstance(meta.get("labels"), dict) else {}
@@ -252,19 +313,35 @@ def load_live(source: str) -> LiveState:
 
 
 def _kubectl() -> str:
-    def run(*args: str) -> subprocess.CompletedProcess:
+    """kubectl's output, read as a file is (the same size limit). kubectl and whatever it starts (an exec
+    credential plugin) run in a process group of their own, killed when it does not answer in time, prints
+    too much, or katib-gitops is stopped (``procs``); its stderr is reported as one line (``safetext``)."""
+    from . import procs
+    from .yamlio import MAX_BYTES
+
+    source = "--live kubectl"
+
+    def run(*args: str) -> procs.Result:
         try:
-            return subprocess.run(args, capture_output=True, text=True, timeout=KUBECTL_TIMEOUT_S, check=False,
-                                  stdin=subprocess.DEVNULL)
+            return procs.run(args, timeout=KUBECTL_TIMEOUT_S, limit=MAX_BYTES)
         except FileNotFoundError:
-            raise _error("kubectl is not on PATH", "--live kubectl") from None
-        except subprocess.TimeoutExpired:
-            raise _error(f"`{' '.join(args)}` did not answer within {KUBECTL_TIMEOUT_S} s", "--live kubectl") from None
+            raise _error("kubectl is not on PATH", source) from None
+        except procs.TimedOut:
+            raise _error(f"`{' '.join(args)}` did not answer within {KUBECTL_TIMEOUT_S} s (stopped, with what "
+                         "it started)", source) from None
+        except procs.TooLarge:
+            raise _error(f"`{' '.join(args)}` printed more than {MAX_BYTES // (1024 * 1024)} MiB, the most "
+                         "katib-gitops reads (stopped)", source) from None
+        except procs.Stopped:
+            raise KeyboardInterrupt from None
 
     if run("kubectl", "config", "current-context").returncode != 0:
         raise _error("no kubectl context is configured: pass the output of `kubectl get experiments -A -o yaml` "
-                     "as --live FILE instead", "--live kubectl")
+                     "as --live FILE instead", source)
     proc = run(*KUBECTL_COMMAND)
     if proc.returncode != 0:
-        raise _error(f"`{' '.join(KUBECTL_COMMAND)}` failed: {' '.join(proc.stderr.split())}", "--live kubectl")
-    return proc.stdout
+        stderr = " ".join(proc.stderr.decode("utf-8", "replace").split())[:2000]
+        raise _error(f"`{' '.join(KUBECTL_COMMAND)}` failed: {stderr or f'exit status {proc.returncode}'}", source)
+    from .yamlio import decode
+
+    return decode(proc.stdout, "kubectl get experiments")

@@ -76,7 +76,9 @@ class RenderProvenance:
                 return [self._in_overlay(r, profile, doc, f) for f in findings]
         if area == DEPLOY_DIR and self.settings is not None:
             section = label.split("/")[1].split(" ")[0] if "/" in label else ""
-            return [self._in_settings(f, doc, (section,)) for f in findings]
+            # A finding that names a file of its own (a kustomization reaching outside) stays there.
+            return [f if doc is None and f.file != label else self._in_settings(f, doc, (section,))
+                    for f in findings]
         return findings
 
     # -- helpers

@@ -185,8 +185,23 @@ def render_spec(repo: Repo, spec: Spec, doc: Document) -> list[RenderedExperimen
         experiment["metadata"]["name"] = experiment_name(spec, digest, doc.finding)
         if annotations:
             experiment["metadata"]["annotations"] = dict(annotations)
+        _refuse_oversized(doc, experiment)
         out.append(RenderedExperiment(spec, doc, pname, experiment, patches, settings))
     return out
+
+
+def _refuse_oversized(doc: Document, experiment: dict[str, Any]) -> None:
+    """A large spec whose Experiment is over the API server's size limit stops here, before validation
+    (which would take seconds on 10,000 parameters to say less); validation checks every object exactly."""
+    from .limits import OBJECT_LIMIT, SPEC_TEXT_CHECKED, object_size, size_message
+
+    if len(doc.text) <= SPEC_TEXT_CHECKED:
+        return
+    size = object_size(experiment)
+    if size > OBJECT_LIMIT:
+        where = ["parameters"] if "parameters" in doc.data else []
+        raise UserError(doc.finding(size_message(size, f"the Experiment this spec renders to ({experiment['metadata']['name']})")
+                                    + "; split the search space", where, rule="k8s-limits"))
 
 
 def unused_profiles(repo: Repo, spec: Spec) -> list[str]:
@@ -465,7 +480,8 @@ def load_for_run(spec_path: str | Path, profile: str | None = None) -> RunInputs
         if custom.is_dir() and not custom.is_symlink():
             # The team's own component is part of what the overlay deploys.
             shutil.copytree(custom, Path(tmp) / OVERLAYS_DIR / profile / layout.CUSTOM_DIR, symlinks=True)
-        docs = yaml.safe_load_all(kustomize.build(Path(tmp) / OVERLAYS_DIR / profile, f"{OVERLAYS_DIR}/{profile}"))
+        docs = yaml.safe_load_all(kustomize.build(Path(tmp) / OVERLAYS_DIR / profile, f"{OVERLAYS_DIR}/{profile}",
+                                                  root=Path(tmp)))
         experiment = next(d for d in docs if d and d.get("kind") == "Experiment"
                           and d["metadata"]["name"] == rendered.name)
     settings = rendered.settings

@@ -94,7 +94,13 @@ class Repo:
         d = self.experiments_dir
         if not d.is_dir():
             return []
-        return sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        try:
+            return sorted(p for p in d.iterdir() if p.suffix in (".yaml", ".yml") and p.is_file())
+        except OSError as exc:  # unreadable (no permission, as root without CAP_DAC_OVERRIDE too)
+            from .findings import Finding
+
+            raise UserError(Finding(f"cannot list it: {exc.strerror or exc}", file=EXPERIMENTS_DIR, line=0,
+                                    column=0, rule="io"), exit_code=2) from None
 
 
 def load_repo(start: str | os.PathLike[str] = ".") -> Repo:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from dataclasses import replace
 from functools import lru_cache
 from pathlib import Path
 from typing import Any
@@ -81,6 +82,7 @@ def _existing(repo: Repo, rel: str) -> list[dict[str, Any]]:
     path = repo.root / rel
     if not path.exists() and not path.is_symlink():
         return []
+    _refuse_special(path, rel)
     problems = file_findings(repo, path)
     if problems:
         raise UserError(problems[0])
@@ -88,31 +90,69 @@ def _existing(repo: Repo, rel: str) -> list[dict[str, Any]]:
     return list(docs[0].data["experiments"]) if docs else []
 
 
+def _refuse_special(path: Path, rel: str) -> None:
+    """A FIFO, socket or device where a results file belongs is never opened (a FIFO would block)."""
+    from .safefs import special_kind
+
+    kind = special_kind(path)
+    if kind is not None:
+        raise UserError(Finding(f"{kind} stands where a results file belongs: refusing to open it", file=rel,
+                                line=0, column=0, rule="results"), exit_code=2)
+
+
+def _validated(files: dict[str, str]) -> None:
+    """What results --write is about to write, against the schema ``check`` validates results files with:
+    a live status with a negative count or a value of the wrong type is refused before anything is written."""
+    from .validation.schema import schema_findings
+    from .yamlio import load_documents
+
+    problems = []
+    for rel, text in sorted(files.items()):
+        for doc in load_documents(text, rel):
+            problems += schema_findings(_validator(), doc.data, doc, (), "results")
+    if problems:
+        from .render import SpecErrors
+
+        raise SpecErrors([replace(f, message=f"{f.message} (from the live state: nothing was written)")
+                          for f in problems])
+
+
 def write_results(repo: Repo, files: dict[str, str]) -> list[str]:
-    """Write each file that changed (atomically, never through a symlink out of the repo); the ones written."""
+    """Write each file that changed (never through a symlink out of the repo); the ones written.
+
+    Nothing is written unless every file passes the schema ``check`` applies to results files, and then all
+    new contents are written beside their files first and renamed over them only once all are written: a
+    full disk leaves every results file as it was, and no temporary file."""
     root = repo.root.resolve()
     problem = _plain_dir_problem(repo)
     if problem is not None:
         raise UserError(problem, exit_code=2)
-    written = []
-    for rel, text in sorted(files.items()):
-        path = repo.root / rel
-        if path.is_symlink():
-            raise UserError(Finding("refusing to write through a symlink", file=rel, rule="write"), exit_code=2)
-        if path.exists() and path.read_bytes() == text.encode():
-            continue
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.parent.resolve().relative_to(root)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        try:
-            with os.fdopen(fd, "w", encoding="utf-8") as fh:
-                fh.write(text)
+    _validated(files)
+    staged: list[tuple[str, str, Path]] = []  # (rel, temporary file, target)
+    try:
+        for rel, text in sorted(files.items()):
+            path = repo.root / rel
+            if path.is_symlink():
+                raise UserError(Finding("refusing to write through a symlink", file=rel, rule="write"), exit_code=2)
+            _refuse_special(path, rel)
+            if path.exists() and path.read_bytes() == text.encode():
+                continue
+            try:
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.parent.resolve().relative_to(root)
+                fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+                staged.append((rel, tmp, path))
+                with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                    fh.write(text)
+            except OSError as exc:
+                raise UserError(Finding(f"cannot write it: {exc.strerror or exc}; no results file was changed",
+                                        file=rel, rule="write"), exit_code=2) from None
+        for rel, tmp, path in staged:
             os.replace(tmp, path)
-        except BaseException:
-            Path(tmp).unlink(missing_ok=True)
-            raise
-        written.append(rel)
-    return written
+    finally:
+        for _, tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)  # renamed already, or left by an error
+    return [rel for rel, _, _ in staged]
 
 
 @lru_cache(maxsize=1)
@@ -154,9 +194,15 @@ def repo_results_findings(repo: Repo) -> list[Finding]:
         return [problem]
     if not d.is_dir():
         return []
+    from .safefs import refusal
+
     out = []
     for path in sorted(d.iterdir()):
-        if path.suffix in (".yaml", ".yml") and (path.is_file() or path.is_symlink()) \
-                and not path.name.startswith("."):
+        if path.suffix not in (".yaml", ".yml") or path.name.startswith("."):
+            continue
+        if not path.is_symlink() and not path.is_file():
+            special = refusal(path, repo.root, repo.rel(path))  # a FIFO: skipped with a warning, never opened
+            out += [special] if special is not None else []
+        else:
             out += file_findings(repo, path)
     return out

@@ -17,7 +17,7 @@ from typing import Any, Mapping
 from . import jsondata
 from .findings import Finding
 from .packaged import load_schema
-from .yamlio import Document, load_one
+from .yamlio import Document
 
 PARAMETER_TYPES = ("double", "int", "discrete", "categorical")
 # Trial fields that only the short form (a generated batch/v1 Job) takes.
@@ -566,4 +566,17 @@ def parse(doc: Document, display_path: str) -> Spec:
 
 
 def spec_document(path: str | Path, display: str | None = None) -> Document:
-    return load_one(str(path), display)
+    """The spec file as one document; a spec far over the API server's object size limit is refused before
+    its YAML is parsed (parsing a million-value list alone takes seconds)."""
+    from .findings import UserError
+    from .limits import OBJECT_LIMIT, SPEC_CONTENT_LIMIT, content_bytes
+    from .yamlio import load_documents, one_document, read_text
+
+    name = display or str(path)
+    text = read_text(str(path), name)
+    if len(text) > SPEC_CONTENT_LIMIT and content_bytes(text) > SPEC_CONTENT_LIMIT:
+        raise UserError(Finding(f"the spec holds {content_bytes(text):,} bytes of YAML (comments aside): its "
+                                f"Experiment would be far over the {OBJECT_LIMIT:,} bytes (1.5 MiB) the API server "
+                                "accepts (etcd's request limit); split the search space", file=name, line=1,
+                                column=1, rule="k8s-limits"))
+    return one_document(load_documents(text, name), name)

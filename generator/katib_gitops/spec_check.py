@@ -41,6 +41,8 @@ def spec_path_for(path: Sequence[PathPart], spec: Spec) -> tuple[PathPart, ...]:
     if not path:
         return ()
     if path[0] == "metadata":
+        if path[1:2] in (("labels",), ("annotations",)):
+            return tuple(path[1:3])  # the spec's labels: / annotations: (the key, when the spec sets it)
         return ("name",) if path[1:2] == ("name",) else ()
     if path[0] != "spec" or len(path) < 2:
         return ()

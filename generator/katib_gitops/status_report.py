@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 from typing import Sequence
 
+from .safetext import clean, clean_lines, md_code
 from .status import ExperimentStatus
 
 
@@ -53,25 +54,28 @@ def to_text(rows: Sequence[ExperimentStatus]) -> str:
             lines.append(f"    trials: {_trials(r)}")
             if _best(r):
                 lines.append(f"    best: {_best(r)}")
-    return "\n".join(lines) + "\n" if lines else "no experiments\n"
+    # Every value comes from the repository or the cluster: one safe line each.
+    return "\n".join(clean(line) for line in lines) + "\n" if lines else "no experiments\n"
 
 
 def _cell(text: str) -> str:
-    return text.replace("|", "\\|") or "—"
+    """A table cell: the value as a code span (nothing in it is markup, ``md_code``), or a dash."""
+    return md_code(text, cell=True) if text else "—"
 
 
 def to_markdown(rows: Sequence[ExperimentStatus]) -> str:
     out = ["| spec | Experiment | | deployed under | condition | trials | best trial |",
            "| --- | --- | --- | --- | --- | --- | --- |"]
     for r in rows:
-        out.append(f"| `{r.spec_file}` | `{r.namespace}/{r.name}` | {_cell(_role(r))} | "
+        role = f"superseded by {md_code(r.superseded_by, cell=True)}" if r.superseded_by else "current"
+        out.append(f"| {_cell(r.spec_file)} | {_cell(f'{r.namespace}/{r.name}')} | {role} | "
                    f"{_cell(', '.join(r.deployed_under))} | {_cell(_state(r))} | {_cell(_trials(r))} | "
                    f"{_cell(_best(r))} |")
-    return "\n".join(out) + "\n"
+    return "\n".join(clean(line) for line in out) + "\n"
 
 
 def to_json(rows: Sequence[ExperimentStatus]) -> str:
-    return json.dumps([r.to_dict() for r in rows], indent=2) + "\n"
+    return clean_lines(json.dumps([r.to_dict() for r in rows], indent=2)) + "\n"  # JSON's escapes: data kept
 
 
 FORMATS = {"text": to_text, "markdown": to_markdown, "json": to_json}

@@ -7,8 +7,9 @@ What a render promises about the files on disk:
   leaves the repository, or a symlink on the way stops the render before
   anything is written.
 - Unchanged files are not touched, so their mtimes stay.
-- A lock file (in .git, else in the temp dir) stops two renders in one
-  repository at once; the second fails at once with exit status 2.
+- A lock file (in the work tree's git directory, else ``.katib-gitops-lock``
+  at the root: ``locks``) stops two renders in one repository at once; the
+  second fails at once with exit status 2.
 - The generated output is either the old one or the new one, never a mix,
   whatever happens: an exception, a full disk, or the process killed (kill -9)
   at any instruction.
@@ -41,7 +42,6 @@ in the new tree, never in a mix.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import re
@@ -53,14 +53,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Iterator
 
-from filelock import FileLock, Timeout
-
 from .findings import Finding, UserError
+from .locks import LOCK_NAME, inputs_state, lock_path, locked  # noqa: F401 (re-exported)
 from .safefs import special_kind
 from .record import GENERATED_ROOTS, RECORD_FILE, ROOT_FILES, generated_path, read_record
 from .repo import BASE_DIR, DEPLOY_DIR, EXPERIMENTS_DIR, GENERATED_MARK, OVERLAYS_DIR, Repo
 
-LOCK_NAME = "katib-gitops.lock"
 OWNED_ROOTS = GENERATED_ROOTS
 
 STAGE_PREFIX = ".katib-gitops-stage-"
@@ -113,7 +111,29 @@ def generated_files(root: Path) -> list[str]:
     rec, _ = read_record(root)
     if rec is not None:
         return sorted(rel for rel in rec.files if _inside_tree(root, rel) and is_generated(root / rel))
-    out = []
+    out = [rel for rel in _owned_files(root) if is_generated(root / rel)]
+    for name in ROOT_FILES:
+        if is_generated(root / name):
+            out.append(name)
+    return sorted(out)
+
+
+def stray_copies(root: Path, files: dict[str, str]) -> list[Finding]:
+    """Files with the exact generated header that the render record does not list and this render does not
+    write: a copy of a generated file (``job-1234abcd copy.yaml``), or one left by hand. render never
+    deletes what the record does not list, so check (and render's gate) report each as an error."""
+    rec, _ = read_record(root)
+    if rec is None:
+        return []  # without a record the header alone decides: render removes them as stale
+    return [Finding(f"carries the generated header, but {RECORD_FILE} does not list it and render does not write "
+                    "it (a copy of a generated file?): render never deletes it; delete it, or remove its header if "
+                    "it is yours", file=rel, line=1, column=1, rule="sync")
+            for rel in _owned_files(root) if rel not in rec.files and rel not in files and is_generated(root / rel)]
+
+
+def _owned_files(root: Path) -> Iterator[str]:
+    """The relative path of every file under the generated areas, in order (symlinked areas skipped)."""
+    skip = len(str(root)) + 1
     for top in OWNED_ROOTS:
         d = root / top
         if not d.is_dir() or d.is_symlink():
@@ -121,13 +141,7 @@ def generated_files(root: Path) -> list[str]:
         for dirpath, dirnames, filenames in os.walk(d):
             dirnames.sort()
             for name in sorted(filenames):
-                p = Path(dirpath) / name
-                if is_generated(p):
-                    out.append(p.relative_to(root).as_posix())
-    for name in ROOT_FILES:
-        if is_generated(root / name):
-            out.append(name)
-    return sorted(out)
+                yield os.path.join(dirpath, name)[skip:].replace(os.sep, "/")
 
 
 def _inside_tree(root: Path, rel: str) -> bool:
@@ -179,21 +193,29 @@ def check_roots(root: Path) -> None:
             raise _refuse(f"refusing to use a path that leaves the repository (resolves to {p.resolve()})", name)
 
 
-def _check_safe(root: Path, rels: list[str]) -> None:
-    """Refuse paths that leave the repo (via .., absolute paths or symlinks) or hit hand-written files.
+def check_layout(root: Path, rels: list[str]) -> None:
+    """Refuse paths that leave the repo (via .., absolute paths or symlinks), a file where render needs a
+    directory, and a directory or special file where it writes a file (exit status 1, naming the path).
 
     Each directory is looked at once, however many files go into it (a large repository writes
     thousands of files into a few thousand directories).
     """
     resolved_root = root.resolve()
+    base = str(root)
     checked: set[str] = set()  # directories (relative) known to be real directories or not there yet
 
-    def no_symlink(rel_path: str, rel: str) -> None:
-        p = root / rel_path
-        if p.is_symlink():
-            if not _inside(p, resolved_root):
-                raise _refuse(f"refusing to write outside the repository (resolves to {(root / rel).resolve()})", rel)
+    def mode(rel_path: str) -> int | None:
+        """The entry's type, from one lstat (None: nothing there); a symlink is refused here."""
+        try:
+            st = os.lstat(os.path.join(base, rel_path))
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        if stat.S_ISLNK(st.st_mode):
+            p = root / rel_path
+            if not _inside(p, resolved_root):  # named at the symlink itself: that is what to move away
+                raise _refuse(f"refusing to write outside the repository (resolves to {p.resolve()})", rel_path)
             raise _refuse("refusing to write through a symlink", rel_path)
+        return stat.S_IFMT(st.st_mode)
 
     for rel in rels:
         parts = rel.split("/")
@@ -202,13 +224,22 @@ def _check_safe(root: Path, rels: list[str]) -> None:
         for depth in range(1, len(parts)):
             d = "/".join(parts[:depth])
             if d not in checked:
-                no_symlink(d, rel)
+                kind = mode(d)
+                if kind is not None and kind != stat.S_IFDIR:
+                    what = special_kind(root / d) or "a file"
+                    raise _refuse(f"{what} stands where render needs a directory (for {rel}); move it away", d)
                 checked.add(d)
-        no_symlink(rel, rel)
-        target = root / rel
-        if target.exists() and not target.is_file():
-            what = "a directory" if target.is_dir() else (special_kind(target) or "something")
+        kind = mode(rel)
+        if kind is not None and kind != stat.S_IFREG:
+            what = "a directory" if kind == stat.S_IFDIR else (special_kind(root / rel) or "something")
             raise _refuse(f"{what} stands where a generated file belongs", rel)
+
+
+def _check_safe(root: Path, rels: list[str]) -> None:
+    """``check_layout``, and refuse to replace hand-written files."""
+    check_layout(root, rels)
+    for rel in rels:
+        target = root / rel
         if target.is_file() and not os.access(target, os.R_OK):
             raise UserError(Finding("cannot read it, so cannot tell whether katib-gitops generated it",
                                     file=rel, line=0, column=0, rule="io"), exit_code=2)
@@ -217,43 +248,36 @@ def _check_safe(root: Path, rels: list[str]) -> None:
                           rel, 1, 1)
 
 
-def lock_path(root: Path) -> Path:
-    """Inside .git when there is one, else in the temp dir: never a file in the work tree."""
-    git = root / ".git"
-    if git.is_dir():
-        return git / LOCK_NAME
-    digest = hashlib.sha256(str(root.resolve()).encode()).hexdigest()[:16]
-    return Path(tempfile.gettempdir()) / f"{LOCK_NAME}.{digest}"
-
-
-@contextmanager
-def locked(root: Path) -> Iterator[None]:
-    """Hold the repository's render lock (exit status 2 at once when another render holds it)."""
-    lock = lock_path(root)
-    try:
-        with FileLock(str(lock), timeout=0):
-            yield
-    except Timeout:
-        raise UserError(Finding(f"another katib-gitops render is running in this repository (lock {lock})",
-                                file=str(root), line=0, column=0, rule="lock"),
-                        exit_code=2) from None
-
-
 def write_tree(repo: Repo, files: dict[str, str]) -> Changes:
     with locked(repo.root):
         return write_locked(repo, files)
 
 
-def write_locked(repo: Repo, files: dict[str, str]) -> Changes:
-    """write_tree for a caller that holds the lock already (render holds it from reading to writing)."""
+def write_locked(repo: Repo, files: dict[str, str], read_state: tuple | None = None) -> Changes:
+    """write_tree for a caller that holds the lock already (render holds it from reading to writing).
+
+    read_state: ``locks.inputs_state`` as the caller took it before reading the tree; when the tree no
+    longer matches it at the commit point (a branch switched meanwhile), nothing is written (exit 2)."""
     root = repo.root
     try:
         recover(root)
-        return _write_locked(root, files)
+        return _write_locked(root, files, read_state)
     except OSError as exc:  # a full disk, a read-only checkout: the tree is the old one (or finished by the next render)
         where = exc.filename if isinstance(exc.filename, str) else str(root)
+        if STAGE_PREFIX in where or TXN_DIR in where:
+            where = str(root)  # the transaction's own files are no path of the user's (``_as`` names the rest)
         raise UserError(Finding(f"cannot write the rendered files: {exc.strerror or exc}", file=where, line=0, column=0,
                                 rule="io"), exit_code=2) from None
+
+
+def recover_locked(root: Path) -> None:
+    """``recover`` for a caller that holds the lock, its OSErrors reported as write_locked reports them."""
+    try:
+        recover(root)
+    except OSError as exc:
+        where = exc.filename if isinstance(exc.filename, str) else str(root)
+        raise UserError(Finding(f"cannot finish an interrupted render: {exc.strerror or exc}", file=where, line=0,
+                                column=0, rule="io"), exit_code=2) from None
 
 
 def leftovers(root: Path) -> list[str]:
@@ -358,7 +382,7 @@ def _remove_entry(path: Path) -> None:
         pass
 
 
-def _write_locked(root: Path, files: dict[str, str]) -> Changes:
+def _write_locked(root: Path, files: dict[str, str], read_state: tuple | None = None) -> Changes:
     check_roots(root)
     for rel in files:
         if Path(rel).is_absolute() or ".." in Path(rel).parts:
@@ -366,6 +390,7 @@ def _write_locked(root: Path, files: dict[str, str]) -> Changes:
     changes = diff_tree(root, files)
     _check_safe(root, changes.added + changes.changed)
     if changes.empty:
+        _still(root, read_state)
         return changes
     journal = {"write": changes.added + changes.changed, "remove": changes.removed}
     stage = Path(tempfile.mkdtemp(prefix=STAGE_PREFIX, dir=root))
@@ -373,11 +398,14 @@ def _write_locked(root: Path, files: dict[str, str]) -> Changes:
         (stage / NEW).mkdir()
         (stage / OLD).mkdir()
         for i, rel in enumerate(journal["write"]):  # flat: no directory tree to make and remove again
-            _write_staged(_staged(stage, i), files[rel].encode("utf-8"))
-        _write_staged(stage / JOURNAL, json.dumps(journal, indent=1).encode())
+            with _as(rel):
+                _write_staged(_staged(stage, i), files[rel].encode("utf-8"))
+        with _as("."):
+            _write_staged(stage / JOURNAL, json.dumps(journal, indent=1).encode())
         # Everything staged must be on disk before the commit: one sync instead of an fsync per file
         # (thousands of fsyncs were most of a large first render).
         os.sync()
+        _still(root, read_state)
         os.rename(stage, root / TXN_DIR)  # the commit point
         _fsync_dir(root)
     except BaseException:
@@ -394,6 +422,14 @@ def _write_locked(root: Path, files: dict[str, str]) -> Changes:
     return changes
 
 
+def _still(root: Path, read_state: tuple | None) -> None:
+    """Refuse to commit when the render's inputs changed since it read them (``locks.inputs_state``)."""
+    if read_state is not None and inputs_state(root) != read_state:
+        raise UserError(Finding("the repository changed while render ran (HEAD, katib-gitops.yaml, a spec or a "
+                                "custom component: another branch checked out?); nothing was written: run render "
+                                "again", file=str(root), line=0, column=0, rule="lock"), exit_code=2)
+
+
 def _apply(root: Path, txn: Path, journal: dict, done: list[tuple[str, str, int]]) -> None:
     """Carry out the journal; each step may be repeated (after a kill) without harm."""
     present: set[str] = set()  # directories known to exist
@@ -401,19 +437,30 @@ def _apply(root: Path, txn: Path, journal: dict, done: list[tuple[str, str, int]
         staged, target, backup = _staged(txn, i), root / rel, txn / OLD / rel
         if not staged.exists():
             continue  # already in place
-        if target.exists() and not backup.exists():
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            _link_or_copy(target, backup)
-        _make_parents(root, rel, done, present)
-        os.replace(staged, target)
+        with _as(rel):
+            if target.exists() and not backup.exists():
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                _link_or_copy(target, backup)
+            _make_parents(root, rel, done, present)
+            os.replace(staged, target)
         done.append(("write", rel, i))
     for rel in journal["remove"]:
         target, backup = root / rel, txn / OLD / rel
         if target.is_file() and is_generated(target):
-            backup.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(target, backup)
+            with _as(rel):
+                backup.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(target, backup)
             done.append(("remove", rel, -1))
     _prune_empty_dirs(root)
+
+
+@contextmanager
+def _as(rel: str) -> Iterator[None]:
+    """An OSError in a step about rel names rel (the user's path), not the staging or backup file involved."""
+    try:
+        yield
+    except OSError as exc:
+        raise type(exc)(exc.errno, exc.strerror, rel) from None
 
 
 def _make_parents(root: Path, rel: str, done: list[tuple[str, str, int]], present: set[str]) -> None:

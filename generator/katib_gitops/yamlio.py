@@ -17,6 +17,7 @@ from typing import Any, Iterator, Sequence
 import yaml
 
 from .findings import Finding, PathPart, UserError
+from .safetext import clean_lines, unsafe
 
 _Loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
 _Dumper = getattr(yaml, "CSafeDumper", yaml.SafeDumper)
@@ -328,8 +329,24 @@ def decode(raw: bytes, file: str) -> str:
                                 file=file, line=line, column=col, rule="yaml")) from None
 
 
+# A \u or \U escape (double-quoted scalars) naming a UTF-16 surrogate: the only way a YAML file decoded
+# from UTF-8 can carry a lone surrogate, which is no character (JSON, Kubernetes and our YAML output refuse it).
+_SURROGATE_ESCAPE = re.compile(r"\\(?:u[dD][89a-fA-F][0-9a-fA-F]{2}|U0000[dD][89a-fA-F][0-9a-fA-F]{2})")
+
+
+def _refuse_surrogates(text: str, file: str) -> None:
+    m = _SURROGATE_ESCAPE.search(text)
+    if m is not None:
+        line = text.count("\n", 0, m.start()) + 1
+        col = m.start() - (text.rfind("\n", 0, m.start()) + 1) + 1
+        raise UserError(Finding(f"invalid YAML: {m.group()} is a lone UTF-16 surrogate, not a character",
+                                file=file, line=line, column=col, rule="yaml"))
+
+
 def load_documents(text: str, file: str) -> list[Document]:
     """Every non-empty document in text; a UserError for unreadable YAML."""
+    if "\\" in text:
+        _refuse_surrogates(text, file)
     try:
         datas = list(yaml.load_all(text, Loader=_StrictLoader))
         _check_tree(datas, text, file)
@@ -340,19 +357,26 @@ def load_documents(text: str, file: str) -> list[Document]:
     return [Document(d, file, i, text) for i, d in enumerate(datas) if d is not None]
 
 
-def load_file(path: str, display: str | None = None) -> list[Document]:
-    name = display or path
+def read_text(path: str, name: str) -> str:
+    """A file's text (at most MAX_BYTES, UTF-8); exit status 2 when it cannot be read."""
     try:
         with open(path, "rb") as fh:
             raw = fh.read(MAX_BYTES + 1)
     except OSError as exc:
         raise UserError(Finding(f"cannot read: {exc.strerror}", file=name, line=0, column=0, rule="io"), exit_code=2) from None
-    return load_documents(decode(raw, name), name)
+    return decode(raw, name)
+
+
+def load_file(path: str, display: str | None = None) -> list[Document]:
+    name = display or path
+    return load_documents(read_text(path, name), name)
 
 
 def load_one(path: str, display: str | None = None) -> Document:
-    docs = load_file(path, display)
-    name = display or path
+    return one_document(load_file(path, display), display or path)
+
+
+def one_document(docs: list[Document], name: str) -> Document:
     if not docs:
         raise UserError(Finding("file is empty: expected one YAML mapping", file=name, line=1, column=1, rule="yaml"))
     if len(docs) > 1:
@@ -383,7 +407,9 @@ class _Dumper2(_Dumper):  # type: ignore[misc,valid-type]
         # rendered output is made of (byte-identical output; dicts and lists keep alias tracking).
         t = type(data)
         if t is str:
-            return yaml.ScalarNode(_STR_TAG, data, style="|" if "\n" in data else None)
+            if data.isprintable() and "::" not in data and "##[" not in data:  # nearly every string, in C
+                return yaml.ScalarNode(_STR_TAG, data, style=None)
+            return yaml.ScalarNode(_STR_TAG, data, style=_str_style(data))
         if (t is dict or t is list) and not self.sort_keys and self.default_flow_style is not None:
             node = self.represented_objects.get(id(data))
             if node is not None:
@@ -408,9 +434,18 @@ class _Dumper2(_Dumper):  # type: ignore[misc,valid-type]
 _STR_TAG, _MAP_TAG, _SEQ_TAG = "tag:yaml.org,2002:str", "tag:yaml.org,2002:map", "tag:yaml.org,2002:seq"
 
 
+def _str_style(value: str) -> str | None:
+    # A string ``safetext.clean`` would change (a bidi or zero-width character, "##[", a line starting with
+    # "::") is double-quoted: the emitter escapes line breaks and controls there, and ``dump`` escapes the rest
+    # with clean, whose escapes are YAML's. Dumped YAML is then safe to print (``results``, ``import``) and to
+    # review, and reads back as the same data.
+    if unsafe(value):
+        return '"'
+    return "|" if "\n" in value else None
+
+
 def _str_representer(dumper: yaml.SafeDumper, value: str) -> yaml.Node:
-    style = "|" if "\n" in value else None
-    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=style)
+    return dumper.represent_scalar("tag:yaml.org,2002:str", value, style=_str_style(value))
 
 
 _Dumper2.add_representer(str, _str_representer)
@@ -419,14 +454,14 @@ for _cls in (_StrictLoader, _Dumper2):
 
 
 def dump(data: Any) -> str:
-    """Deterministic block YAML: key order as built, no wrapping, no aliases."""
-    return yaml.dump(data, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
-                     allow_unicode=True, width=1 << 30)
+    """Deterministic block YAML: key order as built, no wrapping, no aliases; safe to print (``_str_style``)."""
+    return clean_lines(yaml.dump(data, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
+                                 allow_unicode=True, width=1 << 30))
 
 
 def dump_all(docs: Sequence[Any]) -> str:
-    return yaml.dump_all(docs, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
-                         allow_unicode=True, width=1 << 30)
+    return clean_lines(yaml.dump_all(docs, Dumper=_Dumper2, sort_keys=False, default_flow_style=False,
+                                     allow_unicode=True, width=1 << 30))
 
 
 def iter_yaml_files(root: str | Path) -> Iterator[Path]:

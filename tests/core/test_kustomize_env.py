@@ -19,6 +19,7 @@ def _overlay(root: Path, base_bytes: int) -> Path:
 
 
 def test_limit_grows_with_what_the_build_reads(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # what a build outside any repository may read: the current directory
     monkeypatch.delenv("GOGC", raising=False)
     monkeypatch.delenv("GOMEMLIMIT", raising=False)
     small = kustomize.go_env(_overlay(tmp_path / "small", 10))
@@ -32,6 +33,7 @@ def test_limit_grows_with_what_the_build_reads(tmp_path: Path, monkeypatch):
 
 
 def test_builds_that_run_together_share_the_budget(tmp_path: Path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     dirs = [_overlay(tmp_path / name, size) for name, size in
             (("a", 2 * 1024 * 1024), ("b", 1024 * 1024), ("c", 300 * 1024), ("d", 10))]
     for concurrent in (1, 2, 3):

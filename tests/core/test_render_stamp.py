@@ -217,7 +217,7 @@ def test_an_edit_while_render_runs_leaves_no_stamp(repo: Path, capsys, monkeypat
         return real(r, result, options)
 
     monkeypatch.setattr(gate, "validate_staged", meanwhile)
-    assert render(repo, capsys)[0] == 0
+    assert render(repo, capsys)[0] == 2  # the spec moved under it: nothing written (writer.write_locked)
     assert not stamp_file(repo).exists()
 
 
@@ -226,9 +226,8 @@ def test_a_stale_generated_copy_the_gate_never_sees_leaves_no_stamp(repo: Path, 
     # A copy of a generated file that the render record does not list: render neither writes nor removes it.
     patch = next((repo / "overlays" / "gpu" / "patches").iterdir())
     (repo / "overlays" / "gpu" / "patches" / "copy.yaml").write_bytes(patch.read_bytes())
-    assert render(repo, capsys)[0] == 0 and len(gates) == 2
-    assert not stamp_file(repo).exists()
-    assert render(repo, capsys)[0] == 0 and len(gates) == 3
+    assert render(repo, capsys)[0] == 1 and len(gates) == 2  # check reports the stray copy: render refuses
+    assert render(repo, capsys)[0] == 1 and len(gates) == 3  # the first stamp does not vouch for this tree
 
 
 def test_another_render_holding_the_lock_is_reported_as_before(repo: Path, capsys):
@@ -270,8 +269,10 @@ def test_a_component_that_reads_outside_the_tree_is_never_vouched_for(repo: Path
 def test_a_component_reading_its_own_files_keeps_the_shortcut(repo: Path, gates, capsys):
     add_custom_component(repo)
     custom = repo / "overlays" / "cpu" / "custom"
-    (custom / "cm.yaml").write_text("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: shared, namespace: kubeflow}\n")
-    (custom / "kustomization.yaml").write_text((custom / "kustomization.yaml").read_text() + "resources: [cm.yaml]\n")
+    # A patch file of its own (an overlay deploys only its Experiments: a component adds no other object).
+    (custom / "extra.yaml").write_text("- op: add\n  path: /metadata/annotations/owner\n  value: shared\n")
+    (custom / "kustomization.yaml").write_text((custom / "kustomization.yaml").read_text()
+                                               + "patches:\n- path: extra.yaml\n  target: {kind: Experiment}\n")
     assert render(repo, capsys)[0] == 0 and render(repo, capsys)[0] == 0 and len(gates) == 1
-    (custom / "cm.yaml").write_text((custom / "cm.yaml").read_text().replace("shared", "other"))
+    (custom / "extra.yaml").write_text((custom / "extra.yaml").read_text().replace("shared", "other"))
     assert render(repo, capsys)[0] == 0 and len(gates) == 2

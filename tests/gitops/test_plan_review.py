@@ -169,7 +169,7 @@ def test_deploy_changes_say_what_a_removed_object_keeps_doing(two_specs_on_gpu: 
     assert "- deploy/argocd/katib.yaml: Application argocd/katib removed" in text
     assert "deploy/: 2 added, 1 changed, 2 removed." in text
     md = _plan(two_specs_on_gpu, capsys)
-    assert "#### deploy/" in md and "| `deploy/flux/katib.yaml` | Kustomization `flux-system/katib` | - removed |" in md
+    assert "#### deploy/" in md and "| `deploy/flux/katib.yaml` | `Kustomization` `flux-system/katib` | - removed |" in md
     # an object kept under the same name: its field changes
     _edit(cfg, "sync: profiles", "sync: root")
     data = json.loads(_plan(two_specs_on_gpu, capsys, fmt="json"))
@@ -212,7 +212,7 @@ def test_an_added_experiment_is_summed_up_in_one_line(two_specs_on_gpu: Path, ca
         "random search, maximize accuracy (goal 0.99), 4 parameters (penalty, tol, C, max_iter), "
         "12 trials × 4 GPU(s) = 48 GPU-trials, 3 at once (12 GPU(s)), image YOUR_REGISTRY/katib-kubeflow-tuner:0.1.0")
     assert added["summary"] in _plan(two_specs_on_gpu, capsys, fmt="text")
-    assert f"- {added['summary']}" in _plan(two_specs_on_gpu, capsys)
+    assert f"- `{added['summary']}`" in _plan(two_specs_on_gpu, capsys)  # in a code span: it holds the image name
 
 
 def test_refused_exit_status_is_one_number_everywhere():

@@ -186,7 +186,6 @@ CORRUPT = {
     "trials.jsonl bad status": (_corrupt_record(status="Weird"), "trials.jsonl", "not a trial status"),
     "trials.jsonl index a string": (_corrupt_record(index="1; rm"), "trials.jsonl", "not a positive integer"),
     "study.db random bytes": (_corrupt_json("study.db", os.urandom(4096)), "study.db", "not an Optuna study"),
-    "study.db empty": (_corrupt_json("study.db", b""), "study.db", "not an Optuna study"),
     "study.db text": (_corrupt_json("study.db", b"SQLite format 3\x00 but not really"), "study.db", "Optuna study"),
     "study.db other sqlite": (_sqlite_without_optuna, "study.db", "not an Optuna study"),
     "runner.json not json": (_corrupt_json("runner.json", b"{"), "runner.json", "not a runner state file"),
@@ -313,12 +312,33 @@ def wait_files(work: Path, pattern: str, n: int) -> list[int]:
     raise AssertionError(f"{n} {pattern} files did not appear")
 
 
+def kill_guardian(runner: subprocess.Popen) -> None:
+    """SIGKILL the runner's guardian (as if both died at once: power loss): what --resume must then handle."""
+    import psutil
+
+    guardians = [c for c in psutil.Process(runner.pid).children()
+                 if "katib_gitops.guardian" in " ".join(c.cmdline())]
+    assert len(guardians) == 1
+    guardians[0].kill()
+    deadline = time.monotonic() + 10
+    while time.monotonic() < deadline:  # a zombie until the runner, its parent, goes
+        try:
+            if guardians[0].status() == psutil.STATUS_ZOMBIE:
+                return
+        except psutil.NoSuchProcess:
+            return
+        time.sleep(0.01)
+    raise AssertionError("the guardian did not die")
+
+
 @pytest.fixture
 def killed_runner(tmp_path: Path):
-    """A runner SIGKILLed while two trials (each with a setsid child) run: (work dir, their pids)."""
+    """A runner SIGKILLed, its guardian too, while two trials (each with a setsid child) run: (work dir,
+    their pids)."""
     write_spec(tmp_path, SLOW)
     proc = start_runner(tmp_path)
     pids = wait_files(tmp_path, "pid-*", 2) + wait_files(tmp_path, "kid-*", 2)
+    kill_guardian(proc)
     proc.kill()
     proc.communicate(timeout=10)
     assert all(alive(p) for p in pids)  # orphans, still writing into the run directory

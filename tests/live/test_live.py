@@ -55,10 +55,14 @@ def test_best_trial_and_counts(state):
 
 
 def test_untrusted_shapes_are_skipped_or_one_line_errors(tmp_path):
-    s = parse_live("items: [1, {kind: Experiment, apiVersion: kubeflow.org/v1beta1, metadata: {name: a}, "
-                   "status: {conditions: [7, {type: Running, status: 'True'}], trials: x}}]\n", "f")
+    # Odd status fields are read as Katib's types allow (the rest ignored); the object itself must be one.
+    s = parse_live("apiVersion: v1\nkind: List\nitems: [{kind: Experiment, apiVersion: kubeflow.org/v1beta1, "
+                   "metadata: {name: a}, status: {conditions: [7, {type: Running, status: 'True'}], trials: x}}]\n", "f")
     a = s.get("a", "default")
     assert a.state.type == "Running" and a.count("trials") == 0 and a.best_trial is None
+    with pytest.raises(UserError) as err:  # what is not an Experiment is not skipped
+        parse_live("apiVersion: v1\nkind: List\nitems: [1]\n", "f")
+    assert err.value.exit_code == 2 and "items[0] is not a kubeflow.org Experiment (int)" in err.value.finding.message
     with pytest.raises(UserError) as err:
         parse_live("kind: Experiment\napiVersion: kubeflow.org/v1beta1\nmetadata: {}\n", "f.yaml")
     assert err.value.exit_code == 2 and "metadata.name" in err.value.finding.one_line()

@@ -32,7 +32,7 @@ def test_plain_lines_when_not_a_terminal():
     assert out.getvalue().splitlines() == [
         "note: algorithm random, seed 1",
         "trial t-001 started: lr=0.01 opt=[bold red]sgd[/]",
-        "trial t-002 started: lr=0.1 opt=adam\x1b[31m CUDA_VISIBLE_DEVICES=0",
+        "trial t-002 started: lr=0.1 opt=adam\\u001b[31m CUDA_VISIBLE_DEVICES=0",  # escaped: safetext.clean
         "trial t-001 Succeeded accuracy=0.9 in 1.2s",
         "trial t-002 Failed in 2.0s (exit status 1)",
         "  | Traceback: boom",
@@ -52,7 +52,7 @@ def test_a_live_table_of_running_trials_on_a_terminal(monkeypatch):
                  "best accuracy=0.75 (t-000)"):
         assert text in drawn, text
     assert "[bold red]sgd[/]" in drawn, "a parameter value is shown as it is, never read as markup"
-    assert "adam\x1b[31m" not in drawn and "adam\\x1b[31m" in drawn, "a control sequence in a value is shown escaped"
+    assert "adam\x1b[31m" not in drawn and "adam\\u001b[31m" in drawn, "a control sequence in a value is shown escaped"
     progress.trial_finished("t-001", "Succeeded", 0.9, 1.25)
     progress.close()
     final = out.getvalue()

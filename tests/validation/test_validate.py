@@ -127,8 +127,9 @@ def test_directory_walks_every_yaml_file(tmp_path: Path) -> None:
     assert [(f.file, f.dotted, f.line) for f in report.errors] == [(str(tmp_path / "cm.yaml"), "data.n", 6)]
 
 
-def test_kustomization_directory_is_built(tmp_path: Path) -> None:
+def test_kustomization_directory_is_built(tmp_path: Path, monkeypatch) -> None:
     """Lines then refer to kustomize's output, and the file is named after the directory."""
+    monkeypatch.chdir(tmp_path)  # outside a repository, a build may read the current directory
     base = tmp_path / "base"
     base.mkdir()
     shutil.copy(IRIS, base / "iris.yaml")

@@ -46,7 +46,11 @@ def run(args: argparse.Namespace) -> int:
     except BaseException:
         builds.cancel()
         raise
-    findings = check_repo(repo, options, builds=builds)
+    try:
+        findings = check_repo(repo, options, builds=builds)
+    except BaseException:
+        builds.cancel()
+        raise
     status = common.report(findings, args.output, args.quiet, args.strict, root=str(repo.root))
     if status == 0 and args.output == "text" and not args.quiet:
         print("katib-gitops check: in sync and valid")

@@ -57,10 +57,11 @@ def run(args: argparse.Namespace) -> int:
     source = args.experiment
     if source == "-":
         from ..importer import find_experiment_in
-        from ..yamlio import decode, load_documents
+        from ..yamlio import MAX_BYTES, decode, load_documents
 
         name = "<stdin>"  # read in memory: no temporary file, and errors name what the user gave
-        doc = find_experiment_in(load_documents(decode(sys.stdin.buffer.read(), name), name), name)
+        raw = sys.stdin.buffer.read(MAX_BYTES + 1)  # endless input: refused at the limit
+        doc = find_experiment_in(load_documents(decode(raw, name), name), name)
     else:
         doc = find_experiment(source)
     from ..repo import load_repo
@@ -74,5 +75,7 @@ def run(args: argparse.Namespace) -> int:
     from ..safefs import write_file
 
     write_file(Path(args.output), text, args.output, force=args.force)
-    print(f"wrote {args.output}", file=sys.stderr)
+    from ..safetext import clean
+
+    print(clean(f"wrote {args.output}"), file=sys.stderr)
     return 0

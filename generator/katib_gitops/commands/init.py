@@ -39,8 +39,10 @@ def run(args: argparse.Namespace) -> int:
         context["git_url"] = args.git_url
     if args.image:
         context["image"] = args.image
+    from ..safetext import clean_lines
+
     result = init_repo(Path(args.directory), context, args.install)
-    print(summary(result, args.directory))
+    print(clean_lines(summary(result, args.directory)))
     return 0
 
 

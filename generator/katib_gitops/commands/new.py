@@ -24,5 +24,7 @@ def run(args: argparse.Namespace) -> int:
     from ..scaffold import new_spec
 
     path = new_spec(Path(args.repo), args.name, Path(args.source) if args.source else None)
-    print(f"wrote {path}; next: katib-gitops render")
+    from ..safetext import clean
+
+    print(clean(f"wrote {path}; next: katib-gitops render"))
     return 0

@@ -72,7 +72,8 @@ def _render(args: argparse.Namespace) -> int:
     from ..gate import validate_staged
     from ..render import SpecErrors, render_repo
     from ..repo import load_repo
-    from ..writer import locked, write_locked
+    from ..safetext import clean
+    from ..writer import inputs_state, locked, recover_locked, stray_copies, write_locked
     from . import common
 
     repo = load_repo(args.repo)
@@ -80,29 +81,28 @@ def _render(args: argparse.Namespace) -> int:
     # One lock from reading to writing: a second render fails at once instead of validating a tree
     # the first is about to change.
     with locked(repo.root):
+        recover_locked(repo.root)  # an interrupted render is finished first
+        before = inputs_state(repo.root)  # a branch switched while this render runs must not get its output
         # Under the lock and before render reads anything: what a stamp of this render will vouch for.
         pending = None if args.no_validate else stamp.before_render(repo.root)
         try:
             result = render_repo(repo)
         except SpecErrors as exc:
             return max(common.print_findings(exc.findings), exc.exit_code)
-        findings = list(result.warnings)
+        findings = list(result.warnings) + stray_copies(repo.root, result.files)
         if not args.no_validate:
             findings += validate_staged(repo, result)
         if any(f.severity == "error" for f in findings):
             return common.print_findings(findings)
         common.print_findings(findings)
-        changes = write_locked(repo, result.files)
+        changes = write_locked(repo, result.files, before)
         stamp.after_render(repo.root, pending, result.files, changes.removed, len(result.experiments), findings)
     if not args.quiet:
         n = len(result.experiments)
         if changes.empty:
             print(f"{n} experiment(s): up to date")
         else:
-            for rel in changes.added:
-                print(f"added   {rel}")
-            for rel in changes.changed:
-                print(f"changed {rel}")
-            for rel in changes.removed:
-                print(f"removed {rel}")
+            for what, rels in (("added  ", changes.added), ("changed", changes.changed), ("removed", changes.removed)):
+                for rel in rels:
+                    print(clean(f"{what} {rel}"))
     return 0

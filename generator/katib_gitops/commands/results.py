@@ -27,6 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..live import load_live
     from ..repo import load_repo
     from ..results import results_files, write_results
+    from ..safetext import clean, clean_lines
     from ..status import repo_status
 
     repo = load_repo(args.repo)
@@ -34,13 +35,13 @@ def run(args: argparse.Namespace) -> int:
     files = results_files(repo, repo_status(repo, live))  # SpecErrors: main prints each finding
     if not args.write:
         for rel, text in files.items():
-            sys.stdout.write(f"--- {rel}\n{text}")
+            sys.stdout.write(clean_lines(f"--- {rel}\n{text}"))  # YAML as dumped is safe already (``yamlio``)
         if not files:
             print("no completed Experiments")
         return 0
     written = write_results(repo, files)
     for rel in written:
-        print(f"wrote {rel}")
+        print(clean(f"wrote {rel}"))
     if not written:
         print(f"{len(files)} results file(s): up to date")
     return 0

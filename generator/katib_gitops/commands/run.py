@@ -24,7 +24,8 @@ def register(sub: argparse._SubParsersAction) -> None:
         "Experiment completes run to the end, as on Katib (--stop-on-finish kills them). "
         "Ctrl-C stops the running trials and keeps what finished; --resume continues (also after "
         "the runner itself was killed: it stops the trials that run left behind). "
-        "Exit status: 0 Succeeded, 1 Failed or not finished, 2 usage errors, 130 interrupted.",
+        "Exit status: 0 Succeeded, 1 Failed or not finished, 2 usage errors (and a run directory that cannot "
+        "be written), 130 interrupted (Ctrl-C), 143 stopped by SIGTERM.",
     )
     p.add_argument("spec", metavar="SPEC", help="experiment spec (experiments/NAME.yaml) or Experiment manifest")
     p.add_argument("--profile", default=None,
@@ -85,7 +86,7 @@ def load_inputs(spec: Path, profile: str | None):
 
 # The runner's own dependencies (the `run` extra), by import name -> distribution name.
 RUN_EXTRA = {"optuna": "optuna", "cmaes": "cmaes", "skopt": "scikit-optimize", "PIL": "pillow",
-             "sklearn": "scikit-learn"}
+             "sklearn": "scikit-learn", "psutil": "psutil"}
 
 
 def missing_run_dependencies() -> list[str]:

@@ -89,5 +89,7 @@ def run(args: argparse.Namespace) -> int:
                                     file=str(repo.root), rule="usage"), exit_code=2)
     common.report(report.findings, args.output, args.quiet, args.strict, root=root)
     if args.output == "text" and not (args.quiet and report.ok):
-        print("; ".join([summary(unique(report.findings), report.documents), *report.notes]), file=sys.stderr)
+        from ..safetext import clean
+
+        print(clean("; ".join([summary(unique(report.findings), report.documents), *report.notes])), file=sys.stderr)
     return 0 if report.ok else 1

@@ -155,6 +155,10 @@ def _keeps_running(name: str, namespace: str | None, deployments: list[Deploymen
 def make_plan(repo: Repo, base: str | None = None, live: Any = None) -> Plan:
     from .sides import _git
 
+    if base is not None and (not base or base.startswith("-")):
+        from ..findings import Finding, UserError
+
+        raise UserError(Finding(f"--base {base!r} is not a git ref", file="--base", rule="usage"), exit_code=2)
     ref = base or default_base(repo.root)
     _git(repo.root, "rev-parse", "--verify", "--quiet", f"{ref}^{{commit}}")
     with tempfile.TemporaryDirectory(prefix="katib-gitops-plan-") as tmp:

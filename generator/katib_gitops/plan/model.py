@@ -7,6 +7,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from ..findings import format_path
+from ..safetext import clean_lines
 
 ADDED, REMOVED, UNCHANGED, UPDATED, REPLACED = "added", "removed", "unchanged", "updated in place", "replaced"
 ACTIONS = (ADDED, REPLACED, UPDATED, REMOVED, UNCHANGED)
@@ -105,7 +106,7 @@ class Plan:
                 "gpu_kept": self.gpu_kept, "experiments": experiments, "deploy": [asdict(d) for d in self.deploy]}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2) + "\n"
+        return clean_lines(json.dumps(self.to_dict(), indent=2)) + "\n"  # JSON's own escapes: the data is kept
 
 
 def leaf_changes(old: Any, new: Any, path: tuple = ("spec",)) -> list[FieldChange]:

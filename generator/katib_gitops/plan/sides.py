@@ -4,14 +4,12 @@ kustomize in a scratch directory, so the working tree is never touched)."""
 
 from __future__ import annotations
 
-import subprocess
 import tempfile
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import yaml
 
 from ..deployment import deployed_overlays, memory_reader, overlay_dirs
 from ..findings import Finding, UserError
@@ -36,13 +34,34 @@ class Side:
 
 
 def _git(root: Path, *args: str) -> str:
-    proc = subprocess.run(["git", "-C", str(root), *args], capture_output=True, text=True, check=False)
+    proc = _run_git(root, args, str(root))
     if proc.returncode != 0:
-        msg = " ".join(proc.stderr.split()) or f"git {' '.join(args)} failed"
+        msg = " ".join(proc.stderr.decode("utf-8", "replace").split()) or f"git {' '.join(args)} failed"
         raise UserError(Finding(f"git: {msg}", file=str(root), line=0, column=0, rule="git"), exit_code=2)
-    return proc.stdout
+    return proc.stdout.decode("utf-8", "surrogateescape")
 
 
+GIT_TIMEOUT_S = 60
+
+
+def _run_git(root: Path, args: tuple[str, ...] | list[str], where: str):
+    """git as any tool (``procs``): its own process group, a timeout, output no larger than a file we read."""
+    from .. import procs
+    from ..yamlio import MAX_BYTES
+
+    def fail(message: str) -> UserError:
+        return UserError(Finding(message, file=where, line=0, column=0, rule="git"), exit_code=2)
+
+    try:
+        return procs.run(["git", "-C", str(root), *args], timeout=GIT_TIMEOUT_S, limit=MAX_BYTES)
+    except FileNotFoundError:
+        raise fail("git is not on PATH: plan compares the working tree with a git ref") from None
+    except procs.TimedOut:
+        raise fail(f"git {args[0]} did not answer within {GIT_TIMEOUT_S} s (stopped)") from None
+    except procs.TooLarge:
+        raise fail(f"git {args[0]} printed more than {MAX_BYTES // (1024 * 1024)} MiB (stopped)") from None
+    except procs.Stopped:
+        raise KeyboardInterrupt from None
 def default_base(root: Path) -> str:
     """The merge base of HEAD with the default branch (origin/HEAD, else main or master)."""
     candidates = []
@@ -76,8 +95,7 @@ def _repo_at(repo: Repo, ref: str, into: Path) -> Repo:
         rel_in_repo = rel[len(prefix):]
         if rel_in_repo.startswith("/") or ".." in rel_in_repo.split("/"):
             continue  # git stores no such path; never follow one out of the scratch directory
-        proc = subprocess.run(["git", "-C", str(repo.root), "cat-file", "blob", f"{ref}:{rel}"], capture_output=True,
-                              check=False)
+        proc = _run_git(repo.root, ["cat-file", "blob", f"{ref}:{rel}"], rel_in_repo)
         if proc.returncode != 0:
             raise UserError(Finding(f"git: cannot read it at {ref}: {' '.join(proc.stderr.decode(errors='replace').split())}",
                                     file=rel_in_repo, line=0, column=0, rule="git"), exit_code=2)
@@ -110,10 +128,13 @@ def load_side(repo: Repo) -> Side:
             target.write_text(text, encoding="utf-8")
         _copy_custom(repo.root, Path(tmp))
         with ThreadPoolExecutor(max_workers=2) as pool:
-            outputs = dict(zip(side.deployed, pool.map(lambda o: build(Path(tmp) / o, f"{o} (kustomize build)"),
-                                                      side.deployed)))
+            outputs = dict(zip(side.deployed, pool.map(
+                lambda o: build(Path(tmp) / o, f"{o} (kustomize build)", root=Path(tmp)), side.deployed)))
+    from ..yamlio import load_documents
+
     for overlay, text in outputs.items():
-        side.built[overlay] = {str(d["metadata"].get("name")): d for d in yaml.safe_load_all(text)
+        docs = [d.data for d in load_documents(text, f"{overlay} (kustomize build)")]  # bounded, as any input
+        side.built[overlay] = {str(d["metadata"].get("name")): d for d in docs
                                if isinstance(d, dict) and d.get("kind") == "Experiment"
                                and isinstance(d.get("metadata"), dict)}
     return side

@@ -40,6 +40,9 @@ from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialR
                       is_interrupted, outstanding_kills, read_run_info, status_document, summary_text,
                       write_run_info, STATUS_FILE)
 from .rundir import STATE_FILE, RunDirectory, usage_error
+from ..findings import UserError
+from ..guardian import start as start_guardian
+from ..safefs import special_kind
 from .storage import STUDY_FILE, StudyStore, storage_url
 from .suggest import Past, Suggester, Suggestion, make_suggester, resolve_seed
 
@@ -84,12 +87,13 @@ class RunResult:
     summary: str
     seed: int
     interrupted: bool = False
+    terminated: bool = False  # stopped by SIGTERM (exit status 143), not Ctrl-C (130)
     study_file: Path | None = None
 
     @property
     def exit_code(self) -> int:
         if self.interrupted:
-            return 130
+            return 143 if self.terminated else 130
         return 0 if self.condition.type == EXPERIMENT_SUCCEEDED else 1
 
 
@@ -245,6 +249,8 @@ class Runner:
         import json
 
         path = self.out / "trials" / name / STARTED_FILE
+        if special_kind(path) is not None:
+            return None  # a FIFO would block: never opened
         try:
             data = json.loads(path.read_text(encoding="utf-8"))
             record = TrialRecord.from_json(dict(data, name=name, status=KILLED))
@@ -360,7 +366,7 @@ class Runner:
         source = self._metrics_source(trial_dir / ex.LOG_NAME, trial_dir)
         try:
             # A previous run's files are untrusted: never follow a link out of the trial's directory.
-            if not source.resolve().is_relative_to(trial_dir.resolve()):
+            if not source.resolve().is_relative_to(trial_dir.resolve()) or special_kind(source) is not None:
                 return []
             return parse_text(self._parser(), source.read_text(encoding="utf-8", errors="replace"))
         except (OSError, MetricsError):
@@ -379,14 +385,27 @@ class Runner:
 
     # -- the loop ---------------------------------------------------------
     def run(self) -> RunResult:
+        guardian = None
         try:
+            # Trials die with this runner, however it dies (``guardian``): started before any trial.
+            guardian = start_guardian(self.rundir.token)
+            if guardian is None:
+                self.notes.append("no guardian process could start: if this runner is killed, its trials "
+                                  "keep running until `--resume` stops them")
             return self._run()
+        except OSError as exc:  # the run directory's disk is full (or it went read-only): say so
+            raise _write_error(exc, self.out) from None
         finally:
             self.store.close()
             self.rundir.release()
+            if guardian is not None:
+                os.close(guardian)  # the guardian finds no trial of ours left, and ends
 
     def _run(self) -> RunResult:
         plan = self.plan
+        if self.results.repair():
+            self.notes.append(f"{self.results.path}: the last record was cut short by a crash (a kill, a full "
+                              "disk); dropped, as if that trial had not finished")
         (self.out / "trials").mkdir(exist_ok=True)
         write_run_info(self.out, {"experiment": plan.name, "algorithm": plan.algorithm.name,
                                   "seed": self.seed, "objective": plan.objective.metric,
@@ -402,6 +421,7 @@ class Runner:
         waiter = ex.Waiter()
         condition: Condition | None = None
         interrupted = False
+        write_error: OSError | None = None
         stop = _StopRequest(waiter)
         try:
             while not stop.requested:
@@ -433,24 +453,37 @@ class Runner:
                 waiter.wait([a.process for a in self.running.values()], 0.25 if watching else 2.0)
         except KeyboardInterrupt:
             interrupted = True
+        except OSError as exc:  # a full --out disk: stop the trials, keep what is recorded, then say so
+            write_error = exc
         finally:
             interrupted = interrupted or stop.requested
             reason = INTERRUPTED if interrupted or condition is None else \
                 f"experiment finished: {condition.reason}"
-            # A second Ctrl-C must not orphan trials half-way through stopping them.
+            # A second Ctrl-C must not orphan trials half-way through stopping them. Every trial is
+            # signalled at once (SIGTERM, then SIGKILL to its group and escaped processes after the grace
+            # period), so stopping N trials takes one grace period, not N.
             with _signals_ignored():
-                for active in list(self.running.values()):
+                running = list(self.running.values())
+                for active in running:
                     waiter.remove(active.process)
-                    active.process.terminate(self.options.grace_seconds)
-                    self._finish(active, killed=reason)
+                ex.terminate_all([a.process for a in running], self.options.grace_seconds)
+                for active in running:
+                    try:
+                        self._finish(active, killed=reason)
+                    except OSError as exc:
+                        write_error = write_error or exc
                 waiter.close()
                 progress.close()
             stop.close()
+        if write_error is not None:
+            raise write_error
         self.store.start()  # when no trial was launched
         if interrupted or condition is None:
             condition = Condition(EXPERIMENT_RUNNING, "Interrupted",
                                   "stopped by the user; finished trials are kept, --resume continues")
-        return self._report(condition, interrupted)
+        result = self._report(condition, interrupted)
+        result.terminated = stop.signum == signal.SIGTERM
+        return result
 
     def _reap(self, waiter: ex.Waiter) -> None:
         for active in list(self.running.values()):
@@ -609,6 +642,8 @@ class Runner:
             source = self._metrics_source(active.cmd.log_path, active.cmd.trial_dir)
             parser = self._parser()
             try:
+                if special_kind(source) is not None:  # a trial may leave a FIFO there: never opened
+                    raise MetricsError(f"the metrics file {source.name} is {special_kind(source)}, not a file")
                 reports = parse_text(parser, source.read_text(encoding="utf-8", errors="replace"))
             except (FileNotFoundError, IsADirectoryError):
                 # main.go reportMetrics: CollectObservationLog cannot open the file and the
@@ -685,6 +720,8 @@ class Runner:
         """The last lines the trial printed: its own output, then what the shell said."""
         lines: list[str] = []
         for path in self._log_paths(cmd):
+            if special_kind(path) is not None:
+                continue  # the trial replaced its log with a FIFO: never opened
             try:
                 with open(path, "rb") as f:
                     f.seek(max(0, path.stat().st_size - 4096))
@@ -756,6 +793,7 @@ class _StopRequest:
 
     def __init__(self, waiter: ex.Waiter):
         self.requested = False
+        self.signum: int | None = None
         self.saved: dict = {}
         self.pipe: tuple[int, int] | None = None
         if not _main_thread():
@@ -768,6 +806,7 @@ class _StopRequest:
 
     def _handle(self, signum, frame) -> None:
         self.requested = True
+        self.signum = signum
         try:
             os.write(self.pipe[1], b"!")
         except OSError:
@@ -794,6 +833,16 @@ def _signals_ignored():
     finally:
         for s, handler in saved.items():
             signal.signal(s, handler)
+
+
+def _write_error(exc: OSError, out: Path) -> UserError:
+    """A failed write into the run directory (ENOSPC, EDQUOT, EROFS, EFBIG): one line naming the file."""
+    from ..findings import Finding
+
+    where = exc.filename if exc.filename is not None else out
+    return UserError(Finding(f"cannot write the run directory: {exc.strerror or exc}; the running trials were "
+                             "stopped and every finished one is kept: once there is room, --resume continues",
+                             file=str(where)), exit_code=2)
 
 
 def _exit_message(rc: int) -> str:

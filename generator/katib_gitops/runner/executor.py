@@ -42,6 +42,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..findings import UserError
+from ..guardian import MARKER, marked_processes, signal_processes  # noqa: F401 (MARKER: every trial process)
 from .plan import TRIAL_META, TRIAL_PARAMETER, Plan
 
 K8S_VAR = re.compile(r"\$(\$|\(([A-Za-z_][A-Za-z0-9_.\-]*)\))")
@@ -52,10 +53,6 @@ WRAPPED_COLLECTORS = ("StdOut", "File", "TensorFlowEvent")
 # metricscollector/v1beta1/common/const.go TrainingCompleted / TrainingEarlyStopped
 TRAINING_COMPLETED = "completed"
 TRAINING_EARLY_STOPPED = "early-stopped"
-# Every process of a trial inherits this variable (value "<run token>/<trial name>"):
-# how the runner finds a trial's escaped (setsid, daemonised) processes, and
-# how a resumed run proves that a PID a dead runner recorded is still its trial.
-MARKER = "KATIB_GITOPS_TRIAL"
 
 
 @dataclass(frozen=True)
@@ -317,43 +314,6 @@ def gpu_pool(per_trial: int, gpus_option: int | None, profile: str | None, sourc
 # ---------------------------------------------------------------------------
 # processes
 
-def marked_processes(value: str, *, prefix: bool = False) -> list[int]:
-    """This user's processes whose environment has ``MARKER=value`` (or starts so).
-
-    Reading ``/proc/PID/environ`` needs the same uid, so only our own
-    processes are ever found; a process that cleared its environment is out
-    of reach (documented in the README's differences from a cluster).
-    """
-    needle = f"{MARKER}={value}".encode()
-    me, uid = os.getpid(), os.getuid()
-    found = []
-    try:
-        entries = list(os.scandir("/proc"))
-    except OSError:
-        return []
-    for entry in entries:
-        if not entry.name.isdigit() or int(entry.name) == me:
-            continue
-        try:
-            if entry.stat(follow_symlinks=False).st_uid != uid:
-                continue
-            with open(f"/proc/{entry.name}/environ", "rb") as f:
-                items = f.read().split(b"\0")
-        except OSError:
-            continue
-        if any(item == needle or (prefix and item.startswith(needle)) for item in items):
-            found.append(int(entry.name))
-    return found
-
-
-def signal_processes(pids: Iterable[int], sig: int) -> None:
-    for pid in pids:
-        try:
-            os.kill(pid, sig)
-        except (ProcessLookupError, PermissionError):
-            pass
-
-
 class TrialProcess:
     """One running trial: a process group whose leader is the primary command."""
 
@@ -437,6 +397,21 @@ class TrialProcess:
         if self.pidfd is not None:
             os.close(self.pidfd)
             self.pidfd = None
+
+
+def terminate_all(trials: Sequence[TrialProcess], grace: float = 5.0) -> None:
+    """Stop several trials as deleting their pods does, all at once: SIGTERM to each group (and each
+    trial's escaped processes), then, after at most grace seconds, SIGKILL to whatever is left of them
+    (``reap``), so a trial that ignores SIGTERM ends all the same, and N trials take one grace period."""
+    live = [t for t in trials if t.proc is not None and t.returncode is None]
+    for t in live:
+        t._signal_group(signal.SIGTERM)
+        t._kill_escaped(signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while any(not t.exited() for t in live) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    for t in trials:
+        t.reap()
 
 
 class Waiter:

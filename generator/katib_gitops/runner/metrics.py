@@ -316,6 +316,10 @@ class Tail:
         self.partial = b""
 
     def read_lines(self) -> list[str]:
+        from ..safefs import special_kind
+
+        if special_kind(self.path) is not None:
+            raise MetricsError(f"the metrics file {self.path.name} is {special_kind(self.path)}, not a file")
         try:
             with open(self.path, "rb") as f:
                 f.seek(self.offset)

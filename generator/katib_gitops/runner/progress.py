@@ -8,9 +8,10 @@ is wiped when the run ends. Elsewhere (a pipe, a file, CI) the same events are p
 and rich is never imported (it costs the runner's start-up some 0.1 s).
 
 Everything shown comes partly from the spec and the trials (parameter values, messages): in the live
-view it is passed to rich as plain ``Text``, never as markup, and control characters (an escape
-sequence, a carriage return) are shown escaped, so a value like ``[bold]`` or ``\x1b[2J`` is shown, not
-obeyed, and cannot break the view.
+view it is passed to rich as plain ``Text``, never as markup, and everywhere it goes through the one
+sanitiser (``safetext.clean``: control characters such as an escape sequence or a carriage return, bidi
+and zero-width characters are shown escaped, a workflow command neutralised), so a value like ``[bold]``
+or ``\x1b[2J`` is shown, not obeyed, and cannot break the view.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, TextIO
 
+from ..safetext import clean
 from .lifecycle import SUCCEEDED, Counts
 
 REDRAW_S = 0.2  # at most five redraws a second, unless something happened
@@ -31,15 +33,11 @@ def _params(assignments: Mapping[str, str]) -> str:
     return " ".join(f"{k}={v}" for k, v in assignments.items())
 
 
-# C0 and C1 control characters, DEL, and the bidirectional overrides: shown as escapes in the live view.
-_CONTROLS = {c: f"\\x{c:02x}" for c in [*range(0x20), *range(0x7f, 0xa0)]}
-_CONTROLS.update({c: f"\\u{c:04x}" for c in [*range(0x202a, 0x202f), *range(0x2066, 0x206a)]})
-
-
 def _shown(text: str) -> Any:
+    """text for the live view: cleaned (``safetext.clean``, the one sanitiser), and plain Text, never markup."""
     from rich.text import Text
 
-    return Text(text.translate(_CONTROLS))
+    return Text(clean(text))
 
 
 def under_ci(environ: Mapping[str, str] = os.environ) -> bool:
@@ -151,8 +149,9 @@ class Progress:
 
     # -- drawing ----------------------------------------------------------
     def _print(self, text: str) -> None:
+        """One line of output: a parameter value, a message or a line of a trial's log may hold anything."""
         if self._live is None:
-            self.stream.write(text + "\n")
+            self.stream.write(clean(text) + "\n")
             self.stream.flush()
             return
         self._live.console.print(_shown(text), soft_wrap=True)  # above the view, which is drawn again below

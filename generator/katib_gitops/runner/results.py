@@ -9,6 +9,7 @@ experiment -o yaml`` shows it (conditions, trial counts, currentOptimalTrial).
 from __future__ import annotations
 
 import json
+import os
 import re
 from functools import lru_cache
 from dataclasses import dataclass, field
@@ -16,6 +17,7 @@ from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
 from ..findings import Finding, UserError
+from ..safetext import clean
 from .lifecycle import (EARLY_STOPPED, EXPERIMENT_FAILED, EXPERIMENT_SUCCEEDED, KILLED, SUCCEEDED, TRIAL_STATUSES,
                         Condition, Counts)
 from .metrics import MetricSummary, katib_number
@@ -111,17 +113,54 @@ def _token(value: Any) -> dict[str, int]:
 MAX_TOKEN = 10_000_000  # far above any run's trial count; replaying a bigger one would never end
 
 
+def _torn(raw: bytes) -> tuple[int, bool]:
+    """(where the complete records end, whether the last line is a whole record that only lost its line
+    break). A runner killed, or stopped by a full disk, while appending a record leaves the beginning of
+    one as the last line: ``{"`` and the start of a JSON object, no line break. Anything else is kept as
+    it is, and read as what it is."""
+    if not raw or raw.endswith(b"\n"):
+        return len(raw), False
+    start = raw.rfind(b"\n") + 1
+    tail = raw[start:]
+    try:
+        TrialRecord.from_json(json.loads(tail))
+        return len(raw), True
+    except (ValueError, KeyError, TypeError, AttributeError):
+        pass
+    if tail.startswith(b'{"') and _utf8_prefix(tail):
+        return start, False
+    return len(raw), False
+
+
+def _utf8_prefix(data: bytes) -> bool:
+    """Whether data is UTF-8, but for a character cut off at its end."""
+    for cut in range(4):
+        try:
+            data[: len(data) - cut].decode("utf-8")
+            return True
+        except UnicodeDecodeError:
+            continue
+    return False
+
+
 class ResultsFile:
     def __init__(self, out: Path):
         self.path = out / TRIALS_FILE
 
     def load(self) -> list[TrialRecord]:
-        """The records, in order; exit status 2 on anything katib-gitops did not write."""
+        """The records, in order; exit status 2 on anything katib-gitops did not write, except a torn last
+        record (``_torn``), which is left out (``repair`` cuts it off before the run writes again)."""
         if not self.path.exists():
             return []
         try:
-            text = self.path.read_text(encoding="utf-8")
-        except (OSError, UnicodeDecodeError) as exc:
+            raw = self.path.read_bytes()
+        except OSError as exc:
+            raise UserError(Finding(f"cannot read the trial records: {exc}", file=str(self.path)),
+                            exit_code=2) from None
+        cut, _ = _torn(raw)
+        try:
+            text = raw[:cut].decode("utf-8")
+        except UnicodeDecodeError as exc:
             raise UserError(Finding(f"cannot read the trial records: {exc}", file=str(self.path)),
                             exit_code=2) from None
         records = []
@@ -135,11 +174,31 @@ class ResultsFile:
                                 exit_code=2) from None
         return records
 
+    def repair(self) -> bool:
+        """Cut off a torn last record (or give a whole one its lost line break); whether anything changed."""
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return False
+        cut, complete = _torn(raw)
+        if cut == len(raw) and (not raw or raw.endswith(b"\n")):
+            return False
+        with open(self.path, "r+b") as fh:
+            if complete:
+                fh.seek(0, os.SEEK_END)
+                fh.write(b"\n")
+            else:
+                fh.truncate(cut)
+        return True
+
     def append(self, record: TrialRecord) -> None:
         # One complete line per write, flushed to the OS at once: an interrupted
         # or killed runner leaves every finished trial readable for --resume.
-        with open(self.path, "a", encoding="utf-8") as f:
-            f.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
+        try:
+            with open(self.path, "a", encoding="utf-8") as f:
+                f.write(json.dumps(record.to_json(), sort_keys=True) + "\n")
+        except OSError as exc:  # a full disk shows at close, with no file name: name it
+            raise type(exc)(exc.errno, exc.strerror, str(self.path)) from None
 
 
 def read_run_info(out: Path) -> dict:
@@ -345,4 +404,4 @@ def summary_text(plan: Plan, condition: Condition, counts: Counts, best: TrialRe
                 lines.append(f"    {m}: min {_fmt(v['min'])}, max {_fmt(v['max'])}, latest {_fmt(v['latest'])}"
                              + (f"  <- {obj.strategies.get(m, 'max' if obj.maximize else 'min')}"
                                 if m == obj.metric else ""))
-    return "\n".join(lines) + "\n"
+    return "\n".join(clean(line) for line in lines) + "\n"  # names, values, paths: one safe line each

@@ -1,6 +1,6 @@
 """The run directory: one runner at a time, and what a runner that died left running.
 
-``<out>/run.lock`` is held (``flock``) while a runner works in the directory,
+``<out>/run.lock`` is held (``filelock``, as render's lock) while a runner works in the directory,
 so a second runner is refused at once. ``<out>/runner.json`` names the live
 runner, a random token, and the trials it is running; it is rewritten
 (atomically) when a trial starts or ends and removed when the runner ends.
@@ -19,8 +19,6 @@ otherwise.
 
 from __future__ import annotations
 
-import errno
-import fcntl
 import json
 import os
 import re
@@ -63,7 +61,7 @@ class RunDirectory:
     def __init__(self, out: Path):
         self.out = out
         self.token = secrets.token_hex(16)
-        self.lock_fd: int | None = None
+        self.lock = None  # a filelock.FileLock, held
         self.created = False
 
     # -- lock --------------------------------------------------------------
@@ -76,24 +74,32 @@ class RunDirectory:
         if links:
             raise usage_error(f"refusing to follow the symbolic link {links[0]} in the run directory "
                               "(a run writes only inside it)", out)
+        from ..safefs import special_kind
+
+        special = [(name, special_kind(out / name)) for name in OWN_NAMES if special_kind(out / name)]
+        if special:  # a FIFO would block the run reading it (or writing it), for good
+            raise usage_error(f"{special[0][0]} in the run directory is {special[0][1]}, not a regular file: "
+                              "refusing to open it", out)
+        from filelock import FileLock, Timeout
+
         try:
             if not out.exists():
                 out.mkdir(parents=True)
                 self.created = True
-            fd = os.open(out / LOCK_FILE, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
         except OSError as exc:
             raise usage_error(f"cannot write the run directory (--out): {exc.strerror or exc}", out) from None
+        lock = FileLock(str(out / LOCK_FILE), timeout=0)
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            lock.acquire()
+        except Timeout:
+            other = self._recorded_pid()
+            who = f" (pid {other})" if other else ""
+            raise usage_error(f"another katib-gitops run{who} is running in this directory; "
+                              "wait for it, or use another --out", out) from None
         except OSError as exc:
-            os.close(fd)
-            if exc.errno in (errno.EWOULDBLOCK, errno.EAGAIN):
-                other = self._recorded_pid()
-                who = f" (pid {other})" if other else ""
-                raise usage_error(f"another katib-gitops run{who} is running in this directory; "
-                                  "wait for it, or use another --out", out) from None
-            raise usage_error(f"cannot lock the run directory: {exc.strerror or exc}", out) from None
-        self.lock_fd = fd
+            self.discard()
+            raise usage_error(f"cannot write the run directory (--out): {exc.strerror or exc}", out) from None
+        self.lock = lock
         if not os.access(out, os.W_OK):
             self.release()
             raise usage_error("cannot write the run directory (--out): permission denied", out)
@@ -105,9 +111,9 @@ class RunDirectory:
                 (self.out / STATE_FILE).unlink()
             except FileNotFoundError:
                 pass
-        if self.lock_fd is not None:
-            os.close(self.lock_fd)
-            self.lock_fd = None
+        if self.lock is not None:
+            self.lock.release()
+            self.lock = None
 
     def discard(self) -> None:
         """Undo ``acquire`` after an error before the run started: leave no half-made directory."""

@@ -30,6 +30,10 @@ from .plan import Plan
 from .results import TrialRecord
 
 STUDY_FILE = "study.db"
+# What Optuna's RDB storage creates (optuna.storages._rdb.models, and Alembic's own table).
+OPTUNA_TABLES = frozenset({"studies", "study_directions", "study_system_attributes", "study_user_attributes",
+                           "trial_heartbeats", "trial_intermediate_values", "trial_params", "trial_system_attributes",
+                           "trial_user_attributes", "trial_values", "trials", "version_info", "alembic_version"})
 
 
 def storage_url(path: Path) -> str:
@@ -53,8 +57,16 @@ class StudyStore:
         self.checked = False  # names_in_storage found the existing file a study this Optuna can use
 
     def names_in_storage(self) -> set[str]:
-        """Trial names the existing study holds; exit status 2 when the file is not an Optuna study."""
+        """Trial names the existing study holds; exit status 2 when the file is not an Optuna study.
+
+        A study.db that a killed runner was still creating (an empty file, or only some of Optuna's tables
+        and no study in them) is this run's own half-made copy: it is removed, and the storage is rebuilt
+        from trials.jsonl as the run goes on."""
         if not self.path.exists():
+            return set()
+        if self._half_made():
+            for suffix in ("", "-journal", "-wal", "-shm"):
+                Path(f"{self.path}{suffix}").unlink(missing_ok=True)
             return set()
         self._check_tables()
         try:
@@ -67,6 +79,24 @@ class StudyStore:
             raise UserError(Finding(f"not an Optuna study this run can continue: "
                                     f"{type(exc).__name__}: {str(exc).splitlines()[0][:200]}",
                                     file=str(self.path)), exit_code=2) from None
+
+    def _half_made(self) -> bool:
+        """Whether the file is what Optuna leaves when killed while creating a storage (see above)."""
+        import sqlite3
+
+        if self.path.is_symlink() or not self.path.is_file():
+            return False
+        if self.path.stat().st_size == 0:
+            return True
+        try:
+            # Read-write: SQLite rolls back a hot journal a killed writer left, as any opener would.
+            with contextlib.closing(sqlite3.connect(self.path.absolute().as_uri(), uri=True)) as db:
+                tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
+                if not tables <= OPTUNA_TABLES:
+                    return False
+                return "studies" not in tables or db.execute("SELECT COUNT(*) FROM studies").fetchone()[0] == 0
+        except sqlite3.Error:
+            return False
 
     def _check_tables(self) -> None:
         """Read-only look first: Optuna would add its tables to any SQLite file it is given."""

@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
 from .. import jsondata, safefs
 from ..findings import ERROR, WARNING, Finding, Report, UserError
-from ..yamlio import Document, decode, iter_yaml_files, load_documents, load_file
-from . import filekinds, hygiene, katib_rules, kubernetes, podwebhook, roundtrip, schema, wrapper
+from ..yamlio import MAX_BYTES, Document, decode, iter_yaml_files, load_documents, load_file
+from . import apilimits, filekinds, hygiene, katib_rules, kubernetes, podwebhook, roundtrip, schema, wrapper
 from ..builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
 from ..builds import display_path as _display
 from ..builds import overlay_dirs as _overlay_dirs
@@ -97,15 +97,16 @@ def validate_document(doc: Document, options: ValidationOptions | None = None) -
     api, kind = data.get("apiVersion"), data.get("kind")
     if kind == "List" and isinstance(data.get("items"), list):
         return _tidy(_list_items(doc, data["items"], options))
+    findings = apilimits.check_object(doc)  # labels, annotations, size: every kind the API server stores
     if kind == "Experiment" and api == EXPERIMENT_API:
-        findings = _experiment(doc, options, version)
+        findings += _experiment(doc, options, version)
     elif kind == "Experiment" and isinstance(api, str) and "/" in api and api.split("/", 1)[0] == "kubeflow.org":
-        findings = [doc.finding(f"{api} is not served by current Katib: use {EXPERIMENT_API}", ("apiVersion",),
-                                rule="api-version")]
+        findings += [doc.finding(f"{api} is not served by current Katib: use {EXPERIMENT_API}", ("apiVersion",),
+                                 rule="api-version")]
     else:
         from . import resources
 
-        findings = resources.check_resource(doc, version, options.strict)
+        findings += resources.check_resource(doc, version, options.strict)
         findings += _pod_checks(doc, (), data, options, version)
     return _tidy(findings)
 
@@ -419,7 +420,7 @@ def validate_paths(paths: Sequence[str], options: ValidationOptions | None = Non
     for raw in paths:
         if raw == STDIN:
             report.sources.append(STDIN_NAME)
-            text = decode(sys.stdin.buffer.read(), STDIN_NAME)
+            text = decode(sys.stdin.buffer.read(MAX_BYTES + 1), STDIN_NAME)  # endless input: refused at the limit
             validate_documents(_load(lambda: load_documents(text, STDIN_NAME), report), options, report)
             continue
         path = Path(raw)
@@ -451,13 +452,15 @@ def with_repo_config(options: ValidationOptions, config: Any) -> ValidationOptio
 
 def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered: RenderResult | None = None,
                   builds: Builds | None = None, provenance: Provenance | None = None,
-                  spec_findings: list[Finding] | None = None) -> ValidationReport:
+                  spec_findings: list[Finding] | None = None, in_sync: bool = False) -> ValidationReport:
     """specs in experiments/, base/ (as written, so lines match the files), every overlays/* built, deploy/.
 
     rendered: the repository's render, when the caller has it (``check``); builds: kustomize builds the
     caller started already. Both only save work: the findings are the same without them. provenance:
     moves findings in generated files (built overlays, deploy/) to the spec or settings lines they come from.
     spec_findings: the specs' findings, when the caller has them already (``repo_options`` gives the options).
+    in_sync: the tree on disk is exactly what rendered says (render's staged tree; a check with no sync
+    finding), so each overlay's build must hold exactly the Experiments rendered to it (``OverlayContents``).
     """
     from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
 
@@ -487,7 +490,8 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         deployed = _deployed(repo, dirs) if options.live is not None else set()
         # Each overlay is parsed and validated as soon as its build is done, whichever finishes first; what
         # is reported, and in what order, is then decided in overlay order, as if one after the other.
-        built = {d: _built_overlay(d, root, builds, options, deployed, provenance)
+        expected = _expected_overlays(rendered, repo) if in_sync else {}
+        built = {d: _built_overlay(d, root, builds, options, deployed, provenance, expected.get(d.name))
                  for d in builds.completed([d for d in dirs if has_kustomization(d)])}
         for d in dirs:
             if d in built:
@@ -504,8 +508,10 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         deploy = root / DEPLOY_DIR
         if deploy.is_dir():
             validate_directory(deploy, options, report, root, builds=builds, provenance=provenance)
-    finally:
-        builds.close()
+    except BaseException:
+        builds.cancel()  # an error here (or Ctrl-C) makes the outstanding builds moot: stop them at once
+        raise
+    builds.close()
     report.extend(namespace_findings(report))
     # Relocated findings repeat the spec's own (the same rule at the same spec line): keep each once.
     report.findings = list(dict.fromkeys(report.findings))
@@ -513,21 +519,82 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
 
 
 def _built_overlay(d: Path, root: Path, builds: Builds, options: ValidationOptions, deployed: set[str],
-                   provenance: Provenance | None) -> tuple[str, list[Finding], list[tuple[Document, list[Finding]]]]:
-    """(label, findings of a failed build or unreadable output, (document, its findings) for every built
-    document). An Experiment exactly as rendered (``provenance.covered``) was validated at its spec already."""
+                   provenance: Provenance | None, expected: OverlayContents | None = None,
+                   ) -> tuple[str, list[Finding], list[tuple[Document, list[Finding]]]]:
+    """(label, findings of a failed build, unreadable or unexpected output, (document, its findings) for
+    every built document). An Experiment exactly as rendered (``provenance.covered``) was validated at its
+    spec already. expected: what the build must hold, when the render says (``OverlayContents``)."""
     label = f"{_display(d, root)} (kustomize build)"
     failed = ValidationReport()
     built = _load(lambda: [builds.get(d, label)], failed, provenance, label)
     # Live Experiments are compared with what is deployed, not with every overlay of the same name.
     here = options if _display(d, root) in deployed else replace(options, live=None)
     checked = []
-    for doc in _load(lambda: load_documents(built[0], label), failed) if built else []:
+    docs = _load(lambda: load_documents(built[0], label), failed) if built else []
+    if built and expected is not None and not failed.findings:
+        failed.extend(expected.check(docs, label))
+        if failed.findings:
+            return label, failed.findings, []  # not the overlay's objects: validating them says nothing more
+    for doc in docs:
         if provenance is not None and provenance.covered(doc):  # validated at its spec: only the live rules
             checked.append((doc, live_update_findings(doc, here.live) if here.live is not None else []))
         else:
             checked.append((doc, validate_document(doc, here)))
     return label, failed.findings, checked
+
+
+@dataclass(frozen=True)
+class OverlayContents:
+    """What an overlay's build must hold: exactly the Experiments render put in it (and the Namespace, when
+    katib-gitops.yaml has createNamespace). kustomize is a tool like any other (a different binary on PATH,
+    a custom component): empty output, a List, a stray ConfigMap or a missing Experiment is an error
+    naming the overlay, not a pass."""
+
+    experiments: frozenset[str]
+    namespace: str | None = None
+
+    def check(self, docs: list[Document], label: str) -> list[Finding]:
+        """One finding naming the overlay, saying everything that is wrong with its build (or none)."""
+        problems, seen = [], set()
+        if not docs and self.experiments:
+            problems.append("printed no objects")
+        for doc in docs:
+            data = doc.data
+            if not isinstance(data, dict):
+                what = "a list" if isinstance(data, list) else f"a {type(data).__name__}"
+                problems.append(f"printed {what} where an object belongs")
+                continue
+            kind, api = data.get("kind"), data.get("apiVersion")
+            meta = data.get("metadata") if isinstance(data.get("metadata"), dict) else {}
+            name = meta.get("name")
+            if kind == "Experiment" and api == EXPERIMENT_API and name in self.experiments:
+                seen.add(name)
+            elif kind == "Namespace" and api == "v1" and self.namespace is not None and name == self.namespace:
+                pass
+            elif kind == "Experiment" and api == EXPERIMENT_API:
+                problems.append(f"holds an Experiment {name!r} that no spec renders to this overlay")
+            else:
+                what = kind if isinstance(kind, str) and kind else "document without a kind"
+                problems.append(f"holds a {what}" + (f" {name!r}" if isinstance(name, str) else ""))
+        missing = sorted(self.experiments - seen)
+        if missing:
+            problems.append(f"lacks the Experiment(s) {', '.join(missing)}")
+        if not problems:
+            return []
+        expected = "exactly the Experiments rendered to it" + (" and its Namespace" if self.namespace else "")
+        return [Finding(f"the build {'; '.join(dict.fromkeys(problems))} (an overlay's build holds {expected})",
+                        file=label, line=0, column=0, rule="kustomize-output")]
+
+
+def _expected_overlays(rendered: RenderResult | None, repo: Repo) -> dict[str, OverlayContents]:
+    """Overlay directory name -> what its build must hold, for the overlays this render writes."""
+    if rendered is None:
+        return {}
+    names: dict[str, set[str]] = {p: set() for p in rendered.profiles}
+    for r in rendered.experiments:
+        names.setdefault(r.profile, set()).add(r.name)
+    namespace = repo.config.namespace if getattr(repo.config, "create_namespace", False) else None
+    return {p: OverlayContents(frozenset(n), namespace) for p, n in names.items()}
 
 
 def repo_options(repo: Repo, options: ValidationOptions | None = None) -> ValidationOptions:

@@ -11,6 +11,7 @@ validation: ValidateLabels, ValidateAnnotations, validateTolerations).
 from __future__ import annotations
 
 import re
+from functools import lru_cache
 from typing import Any, Sequence
 
 from ..findings import ERROR, Finding, PathPart
@@ -20,6 +21,7 @@ _NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")
 
 
+@lru_cache(maxsize=8192)  # the same keys and values recur in every Experiment of a repository
 def qualified_name_problem(key: str) -> str | None:
     prefix, _, name = key.rpartition("/")
     if "/" in key and (not prefix or len(prefix) > 253 or not _SUBDOMAIN.fullmatch(prefix)):
@@ -30,6 +32,14 @@ def qualified_name_problem(key: str) -> str | None:
     return None
 
 
+ANNOTATIONS_LIMIT = 256 * 1024  # TotalAnnotationSizeLimitB: keys and values together
+
+
+def annotations_size(annotations: dict[Any, Any]) -> int:
+    return sum(len(str(k).encode()) + len(str(v).encode() if v is not None else b"") for k, v in annotations.items())
+
+
+@lru_cache(maxsize=8192)
 def label_value_problem(value: str) -> str | None:
     if value == "" or (len(value) <= 63 and _NAME.fullmatch(value)):
         return None
@@ -52,6 +62,10 @@ def check_template(doc: Document, template_path: Sequence[PathPart], template: d
                 bad(("metadata", field, key), f"`{key}` is not a valid {field[:-1]} key: {problem}")
             elif values_too and isinstance(value, str) and label_value_problem(value):
                 bad(("metadata", field, key), f"`{value}` is not a valid label value: {label_value_problem(value)}")
+    annotations = meta.get("annotations") if isinstance(meta, dict) else None
+    if isinstance(annotations, dict) and annotations_size(annotations) > ANNOTATIONS_LIMIT:
+        bad(("metadata", "annotations"), f"annotations total {annotations_size(annotations):,} bytes, over the "
+                                         f"{ANNOTATIONS_LIMIT:,} bytes (256 KiB) the API server accepts")
     if not isinstance(pod, dict):
         return out
     selector = pod.get("nodeSelector")

@@ -9,13 +9,14 @@ import json
 from typing import Callable, Sequence
 
 from ..findings import ERROR, Finding
+from ..safetext import clean, clean_lines, gh_data, gh_property
 
 FORMATS = ("text", "json", "github")
 
 
 def text(findings: Sequence[Finding]) -> str:
     """FILE:LINE:COL: PATH: message [rule], warnings marked as such."""
-    return "".join(f"{f.one_line()} [{f.rule}]\n" if f.rule else f"{f.one_line()}\n" for f in findings)
+    return "".join(clean(f"{f.one_line()} [{f.rule}]") + "\n" if f.rule else f"{f.one_line()}\n" for f in findings)
 
 
 def as_dict(f: Finding) -> dict[str, object]:
@@ -24,15 +25,9 @@ def as_dict(f: Finding) -> dict[str, object]:
 
 
 def json_list(findings: Sequence[Finding]) -> str:
-    return json.dumps([as_dict(f) for f in findings], indent=2, ensure_ascii=False) + "\n"
-
-
-def _escape_data(value: str) -> str:
-    return value.replace("%", "%25").replace("\r", "%0D").replace("\n", "%0A")
-
-
-def _escape_property(value: str) -> str:
-    return _escape_data(value).replace(":", "%3A").replace(",", "%2C")
+    # clean_lines: its escapes are JSON's, so the data decodes unchanged; no bidi or zero-width character
+    # reaches a terminal raw, and no line can read as a workflow command.
+    return clean_lines(json.dumps([as_dict(f) for f in findings], indent=2, ensure_ascii=False)) + "\n"
 
 
 def github(findings: Sequence[Finding], prefix: str = "") -> str:
@@ -45,14 +40,14 @@ def github(findings: Sequence[Finding], prefix: str = "") -> str:
     for f in findings:
         level = "error" if f.severity == ERROR else "warning"
         file = f"{prefix}{f.file}" if prefix and f.file and not f.file.startswith(("/", "<")) else f.file
-        props = [f"file={_escape_property(file)}"]
+        props = [f"file={gh_property(file)}"]
         if f.line:
             props.append(f"line={f.line}")
         if f.column:
             props.append(f"col={f.column}")
-        props.append(f"title={_escape_property(f.rule or 'katib-gitops')}")
+        props.append(f"title={gh_property(f.rule or 'katib-gitops')}")
         what = f"{f.dotted}: {f.message}" if f.path else f.message
-        lines.append(f"::{level} {','.join(props)}::{_escape_data(what)}\n")
+        lines.append(f"::{level} {','.join(props)}::{gh_data(what)}\n")
     return "".join(lines)
 
 
