@@ -47,8 +47,8 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "generator"))
 
 from katib_gitops.runner.executor import build_command  # noqa: E402
-from katib_gitops.runner.plan import plan_from_experiment  # noqa: E402
-from katib_gitops.runner.results import ResultsFile  # noqa: E402
+from katib_gitops.runner.experiment_view import plan_from_experiment  # noqa: E402
+from katib_gitops.runner.run_records import ResultsFile  # noqa: E402
 
 TARGET = 0.10
 

@@ -72,7 +72,7 @@ GOAL_N = 1000
 BUILDS_ALONE = """\
 import os, sys
 from pathlib import Path
-from katib_gitops.builds import has_kustomization, overlay_dirs, start_builds, walk_inputs
+from katib_gitops.build.builds import has_kustomization, overlay_dirs, start_builds, walk_inputs
 root = Path(sys.argv[1])
 dirs = [d for d in overlay_dirs(root / "overlays") if has_kustomization(d)]
 dirs += [p for what, p in walk_inputs(root / "deploy") if what == "kustomize"]

@@ -35,7 +35,7 @@ sys.path.insert(0, str(ROOT / "generator"))
 
 from katib_gitops.validation import ValidationOptions, validate_document, validate_paths  # noqa: E402
 from katib_gitops.validation.services import algorithm_refusals  # noqa: E402
-from katib_gitops.yamlio import dump, load_file  # noqa: E402
+from katib_gitops.io.yamlio import dump, load_file  # noqa: E402
 
 IRIS = ROOT / "tests" / "validation" / "iris.yaml"
 SCHEMA = ROOT / "schemas" / "experiment.schema.json"

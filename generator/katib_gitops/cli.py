@@ -15,7 +15,7 @@ import sys
 from typing import NoReturn, Sequence
 
 from . import __version__
-from .findings import UserError
+from .io.findings import UserError
 
 # Order here is the order in --help.
 COMMANDS = ("render", "validate", "check", "plan", "status", "results", "import_", "run", "init", "new")
@@ -33,7 +33,7 @@ class _Parser(argparse.ArgumentParser):
     """argparse, whose usage errors quote what the user typed: printed through the sanitiser too."""
 
     def error(self, message: str) -> NoReturn:
-        from .safetext import clean
+        from .io.safetext import clean
 
         self.print_usage(sys.stderr)
         self.exit(2, clean(f"{self.prog}: error: {message}") + "\n")
@@ -114,7 +114,7 @@ def _prepare_process(saved: dict) -> str | None:
 
 def _stop_tools() -> None:
     """Kill every tool (kustomize, kubectl, git) still running, with its process group (``procs``)."""
-    procs = sys.modules.get("katib_gitops.procs")
+    procs = sys.modules.get("katib_gitops.io.procs")
     if procs is not None:
         procs.stop_all()
 
@@ -124,7 +124,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     argv = list(sys.argv[1:] if argv is None else argv)
     saved: dict = {}
-    procs = sys.modules.get("katib_gitops.procs")
+    procs = sys.modules.get("katib_gitops.io.procs")
     if procs is not None:
         procs.reset()
     try:
@@ -176,7 +176,7 @@ def _main(argv: list[str]) -> int:
             print(f"<stdout>:0:0: cannot write the output: {exc.strerror or exc}", file=sys.stderr)
             return 2
         # A file the command needed and could not read or write, wherever it was: named, one line.
-        from .findings import Finding
+        from .io.findings import Finding
 
         where = exc.filename if exc.filename is not None else "."
         print(Finding(f"{exc.strerror or exc}", file=_shown(str(where))).one_line(), file=sys.stderr)
@@ -187,7 +187,7 @@ def _main(argv: list[str]) -> int:
 
         if os.environ.get(DEBUG_ENV):
             raise
-        from .safetext import clean
+        from .io.safetext import clean
 
         print(clean(f"katib-gitops: internal error: {type(exc).__name__}: {exc} (please report it; "
                     f"{DEBUG_ENV}=1 shows where)"), file=sys.stderr)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
-from katib_gitops import kustomize
+from katib_gitops.build import kustomize
 
 CASES = Path(__file__).parent / "cases"
 

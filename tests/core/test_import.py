@@ -8,8 +8,8 @@ import pytest
 import yaml
 
 from conftest import cli, example_files, needs_shared
-from katib_gitops import kustomize
-from katib_gitops.importer import find_experiment, normalise
+from katib_gitops.build import kustomize
+from katib_gitops.pipeline.importer import find_experiment, normalise
 
 
 @needs_shared()

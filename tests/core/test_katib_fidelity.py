@@ -102,7 +102,7 @@ def test_spec_check_does_not_import_the_validation_engine() -> None:
     """Imports run one way: validation -> spec_check -> render (no spec_check <-> validation cycle)."""
     import ast
 
-    import katib_gitops.spec_check as module
+    import katib_gitops.validation.spec_lines as module
 
     tree = ast.parse(Path(module.__file__).read_text())
     imported = {node.module or "" for node in ast.walk(tree) if isinstance(node, ast.ImportFrom)}

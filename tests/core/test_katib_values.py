@@ -6,7 +6,8 @@ import math
 
 import pytest
 
-from katib_gitops import goparse, searchspace
+from katib_gitops.io import goparse
+from katib_gitops.spec import searchspace
 
 
 @pytest.mark.parametrize("value, text", [

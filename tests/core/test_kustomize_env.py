@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from katib_gitops import kustomize
+from katib_gitops.build import kustomize
 
 
 def _overlay(root: Path, base_bytes: int) -> Path:
@@ -57,7 +57,7 @@ def test_cancel_stops_the_builds_that_are_running(tmp_path: Path):
     """render's gate starts the builds before checking the specs; a broken spec stops them at once."""
     import time
 
-    from katib_gitops.builds import Builds
+    from katib_gitops.build.builds import Builds
 
     dirs = [_overlay(tmp_path / name, 4 * 1024 * 1024) for name in ("a", "b", "c")]
     builds = Builds(dirs, tmp_path)

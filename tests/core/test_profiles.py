@@ -8,7 +8,7 @@ import pytest
 import yaml
 
 from conftest import cli
-from katib_gitops import kustomize
+from katib_gitops.build import kustomize
 
 TRAINJOB_SPEC = """\
 name: {name}
@@ -213,8 +213,8 @@ def test_team_component_is_included_and_never_touched(tmp_path: Path):
 
 
 def test_run_needs_a_profile_the_spec_deploys_under(tmp_path: Path):
-    from katib_gitops.findings import UserError
-    from katib_gitops.render import load_for_run
+    from katib_gitops.io.findings import UserError
+    from katib_gitops.build.render import load_for_run
 
     write(tmp_path, "x", SHORT.format(name="x", extra="profile: gpu\n", trial=""))
     assert load_for_run(tmp_path / "experiments" / "x.yaml").gpus_per_trial == 1  # its only profile, by default

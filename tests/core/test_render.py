@@ -10,9 +10,9 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, TUTORIAL, cli, needs_shared
-from katib_gitops import kustomize
-from katib_gitops.render import render_repo
-from katib_gitops.repo import load_repo
+from katib_gitops.build import kustomize
+from katib_gitops.build.render import render_repo
+from katib_gitops.repo.repository import load_repo
 
 
 def tree(root: Path) -> dict[str, bytes]:

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
-from katib_gitops import gate, stamp
+from katib_gitops.pipeline import render_gate
+from katib_gitops.build import stamp
 
 
 @pytest.fixture
@@ -27,13 +28,13 @@ def repo(iris_repo: Path) -> Path:
 def gates(monkeypatch) -> list[Path]:
     """The repositories whose full gate ran, in order."""
     ran: list[Path] = []
-    real = gate.validate_staged
+    real = render_gate.validate_staged
 
     def counting(repo, result, options=None):
         ran.append(repo.root)
         return real(repo, result, options)
 
-    monkeypatch.setattr(gate, "validate_staged", counting)
+    monkeypatch.setattr(render_gate, "validate_staged", counting)
     return ran
 
 
@@ -208,7 +209,7 @@ def test_render_without_validation_never_stamps(repo: Path, gates, capsys):
 def test_an_edit_while_render_runs_leaves_no_stamp(repo: Path, capsys, monkeypatch):
     """Edited and put back while the gate runs: the contents match, the file's change time does not."""
     spec = repo / "experiments" / "iris.yaml"
-    real = gate.validate_staged
+    real = render_gate.validate_staged
 
     def meanwhile(r, result, options=None):
         text = spec.read_text()
@@ -216,7 +217,7 @@ def test_an_edit_while_render_runs_leaves_no_stamp(repo: Path, capsys, monkeypat
         spec.write_text(text)
         return real(r, result, options)
 
-    monkeypatch.setattr(gate, "validate_staged", meanwhile)
+    monkeypatch.setattr(render_gate, "validate_staged", meanwhile)
     assert render(repo, capsys)[0] == 2  # the spec moved under it: nothing written (writer.write_locked)
     assert not stamp_file(repo).exists()
 
@@ -231,7 +232,7 @@ def test_a_stale_generated_copy_the_gate_never_sees_leaves_no_stamp(repo: Path, 
 
 
 def test_another_render_holding_the_lock_is_reported_as_before(repo: Path, capsys):
-    from katib_gitops.writer import locked
+    from katib_gitops.repo.writer import locked
 
     assert render(repo, capsys)[0] == 0
     with locked(repo):
@@ -243,8 +244,9 @@ def test_the_shortcut_does_not_load_the_renderer_or_the_validators(repo: Path):
     """What makes it fast: the verdict comes before the YAML stack, the renderer and the validators load."""
     assert cli("render", "-C", str(repo), "-q") == 0
     probe = ("import sys\nfrom katib_gitops.cli import main\nassert main(['render', '-q', '-C', sys.argv[1]]) == 0\n"
-             "heavy = [m for m in ('katib_gitops.render', 'katib_gitops.gate', 'katib_gitops.validation', "
-             "'katib_gitops.builds', 'ruamel.yaml', 'jsonschema_rs') if m in sys.modules]\nprint(heavy)\n")
+             "heavy = [m for m in ('katib_gitops.build.render', 'katib_gitops.pipeline.render_gate', "
+             "'katib_gitops.validation', 'katib_gitops.build.builds', 'ruamel.yaml', 'jsonschema_rs') "
+             "if m in sys.modules]\nprint(heavy)\n")
     out = subprocess.run([os.sys.executable, "-c", probe, str(repo)], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 

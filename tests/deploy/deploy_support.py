@@ -10,8 +10,8 @@ from typing import Any, Iterator
 
 import yaml
 
-from katib_gitops.repo import ArgoSettings, FluxSettings, GitSource, RepoConfig
-from katib_gitops.yamlio import load_one
+from katib_gitops.repo.repository import ArgoSettings, FluxSettings, GitSource, RepoConfig
+from katib_gitops.io.yamlio import load_one
 
 HERE = Path(__file__).resolve().parent
 FIXTURES = HERE / "health_fixtures"

@@ -7,7 +7,7 @@ import re
 import pytest
 
 from katib_gitops.deploy import experiment_annotations
-from katib_gitops.repo import RepoConfig
+from katib_gitops.repo.repository import RepoConfig
 
 # Kubernetes annotation keys: optional DNS-subdomain prefix, then a name.
 KEY = re.compile(r"^([a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*/)?[A-Za-z0-9]([-A-Za-z0-9_.]*[A-Za-z0-9])?$")
@@ -52,7 +52,7 @@ def test_the_emitted_namespace_is_never_pruned_or_deleted(iris_repo, prune: bool
     import yaml
 
     from conftest import cli
-    from katib_gitops.kustomize import build
+    from katib_gitops.build.kustomize import build
 
     cfg = iris_repo / "katib-gitops.yaml"
     text = cfg.read_text().replace("createNamespace: false", "createNamespace: true")

@@ -69,7 +69,7 @@ def script(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def test_every_katib_condition_type_is_in_the_table() -> None:
-    from katib_gitops.live import CONDITION_TYPES
+    from katib_gitops.live.state import CONDITION_TYPES
 
     seen = {c["type"] for conditions, *_ in TABLE.values() for c in conditions or ()}
     assert seen == set(CONDITION_TYPES)

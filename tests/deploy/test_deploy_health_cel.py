@@ -13,7 +13,7 @@ import pytest
 from deploy_support import fixture_files, flux_status, load_fixture
 
 from katib_gitops.deploy import EXPERIMENT_HEALTH, flux_kustomization
-from katib_gitops.repo import RepoConfig
+from katib_gitops.repo.repository import RepoConfig
 
 celpy = pytest.importorskip("celpy", reason="cel-python not installed (pip install cel-python)")
 

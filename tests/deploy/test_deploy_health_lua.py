@@ -9,7 +9,7 @@ from deploy_support import fixture_files, load_fixture, lua_literal, run_lua_hea
 
 from katib_gitops.deploy import health_config_map, health_script
 from katib_gitops.deploy.argocd import HEALTH_KEY
-from katib_gitops.repo import RepoConfig
+from katib_gitops.repo.repository import RepoConfig
 
 @pytest.fixture(scope="module")
 def shipped_script(tmp_path_factory: pytest.TempPathFactory) -> Path:

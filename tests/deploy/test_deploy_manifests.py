@@ -13,12 +13,12 @@ import yaml
 from conftest import CRDS, REPO_ROOT, needs_shared
 from deploy_support import PROFILES, cel_program, configs, crd_rules, crd_schema, crd_validator, emitted_objects, iter_rules
 
-from katib_gitops import kustomize
+from katib_gitops.build import kustomize
 from katib_gitops.deploy import application_set, deploy_files, flux_kustomization, git_repository
 from katib_gitops.deploy.flux import git_ref, git_url
 from katib_gitops.deploy.schemas import SCHEMA_FILES, schema_errors, schema_file_for, validator
-from katib_gitops.repo import ArgoSettings, FluxSettings, RepoConfig
-from katib_gitops.yamlio import dump, iter_yaml_files, load_file
+from katib_gitops.repo.repository import ArgoSettings, FluxSettings, RepoConfig
+from katib_gitops.io.yamlio import dump, iter_yaml_files, load_file
 
 CONFIGS = configs()
 CRD_FILES = {

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import yaml
 
-from katib_gitops.deployment import deployed_overlays, memory_reader, trial_gpus
+from katib_gitops.repo.deployment import deployed_overlays, memory_reader, trial_gpus
 
 OVERLAYS = ["overlays/cpu", "overlays/gpu", "overlays/gpu-a100"]
 

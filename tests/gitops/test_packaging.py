@@ -16,7 +16,7 @@ from pathlib import Path
 
 from conftest import REPO_ROOT, offline_env
 from katib_gitops import __version__
-from katib_gitops.wheel import running_wheel
+from katib_gitops.scaffold.wheel import running_wheel
 
 PYPROJECT = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())
 PACKAGE = REPO_ROOT / "generator" / "katib_gitops"

@@ -115,7 +115,7 @@ def test_profiles_side_by_side_and_a_profile_change_renames_only_its_experiments
     """cpu, gpu and gpu-a100 experiments in one repo: each in its own overlay, the root builds all of them, and
     changing only the gpu profile replaces only the gpu Experiments, gpu-a100's included: it starts from the
     repository's gpu profile (its toleration)."""
-    from katib_gitops import kustomize
+    from katib_gitops.build import kustomize
 
     (iris_repo / "katib-gitops.yaml").write_text(A100)
     spec = (iris_repo / "experiments" / "iris.yaml").read_text()

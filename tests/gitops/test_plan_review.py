@@ -94,7 +94,7 @@ def test_live_state_refuses_update_of_a_completed_experiment(two_specs_on_gpu: P
     sys.path.insert(0, str(LIVE_FIXTURES))
     from live_support import live_file
 
-    from katib_gitops.kustomize import build
+    from katib_gitops.build.kustomize import build
 
     name = yaml.safe_load((two_specs_on_gpu / "base" / "gpu" / "iris2.yaml").read_text())["metadata"]["name"]
     (deployed,) = [d for d in yaml.safe_load_all(build(two_specs_on_gpu / "overlays" / "gpu"))

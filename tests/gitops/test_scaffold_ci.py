@@ -17,7 +17,7 @@ import yaml
 
 from conftest import REPO_ROOT, cli, offline_env
 from katib_gitops import __version__
-from katib_gitops.wheel import running_wheel, wheel_name
+from katib_gitops.scaffold.wheel import running_wheel, wheel_name
 from workflow_support import load, pins, run_step, triggers, uses
 
 WORKFLOW = ".github/workflows/katib-gitops.yml"

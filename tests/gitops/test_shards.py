@@ -17,9 +17,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import cli
-from katib_gitops import kustomize, shards
-from katib_gitops.builds import start_builds
-from katib_gitops.findings import UserError
+from katib_gitops.build import kustomize, shards
+from katib_gitops.build.builds import start_builds
+from katib_gitops.io.findings import UserError
 
 SETTINGS = """\
 namespace: team-a
@@ -177,7 +177,7 @@ def test_any_set_of_specs_builds_the_same_in_shards(tmp_path_factory, small_shar
 def test_render_rebuilds_only_the_shards_a_change_touches(tmp_path: Path, small_shards, monkeypatch):
     import subprocess
 
-    from katib_gitops import stamp
+    from katib_gitops.build import stamp
 
     root = make_repo(tmp_path, NAMES)
     subprocess.run(["git", "init", "-q", str(root)], check=True)

@@ -91,7 +91,7 @@ def fake_tool(bin_dir: Path, name: str, script: str) -> Path:
 
 def use_tools(monkeypatch, bin_dir: Path) -> None:
     """bin_dir's tools first on PATH; kustomize looked up again (its choice is cached)."""
-    from katib_gitops import kustomize
+    from katib_gitops.build import kustomize
 
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}")
     kustomize.kustomize_command.cache_clear()

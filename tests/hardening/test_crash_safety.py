@@ -21,11 +21,11 @@ import yaml
 from filelock import FileLock
 
 from conftest import REPO_ROOT, cli
-from katib_gitops import writer
-from katib_gitops.check import check_repo
-from katib_gitops.findings import UserError
-from katib_gitops.render import render_repo
-from katib_gitops.repo import load_repo
+from katib_gitops.repo import writer
+from katib_gitops.pipeline.check import check_repo
+from katib_gitops.io.findings import UserError
+from katib_gitops.build.render import render_repo
+from katib_gitops.repo.repository import load_repo
 
 SPECS = 50
 SPEC = """\

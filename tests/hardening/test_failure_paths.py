@@ -24,7 +24,8 @@ from conftest import REPO_ROOT
 from hostile_support import refused, run
 from test_corpus import SHAPED, fresh_repo, rendered_template, snapshot  # noqa: F401 (fixture)
 
-from katib_gitops import gate, writer
+from katib_gitops.pipeline import render_gate
+from katib_gitops.repo import writer
 
 INTERNAL = ("katib-gitops-gate", ".katib-gitops-stage", ".katib-gitops-txn", "katib-gitops-build")
 
@@ -99,7 +100,7 @@ def test_a_failing_swap_puts_the_old_tree_back(repo: Path, monkeypatch, capsys):
 
 
 def test_no_inodes_for_the_scratch_directory(repo: Path, monkeypatch, capsys):
-    monkeypatch.setattr(gate.tempfile, "TemporaryDirectory", _oserror(errno.ENOSPC, "/tmp/katib-gitops-gate-x"))
+    monkeypatch.setattr(render_gate.tempfile, "TemporaryDirectory", _oserror(errno.ENOSPC, "/tmp/katib-gitops-gate-x"))
     before = snapshot(repo)
     code, out, err = run(["render", "-C", str(repo)], capsys)
     line = refused(code, err, 2, "TMPDIR:0:0: cannot make a scratch directory to validate the render in: "
@@ -164,7 +165,7 @@ def test_an_unreadable_experiments_folder(repo: Path, monkeypatch, capsys):
 
 
 def test_a_read_only_git_directory_for_the_lock(repo: Path, monkeypatch, capsys):
-    from katib_gitops import locks
+    from katib_gitops.repo import locks
 
     (repo / ".git").mkdir()
 

@@ -21,10 +21,10 @@ from hypothesis import strategies as st
 from hostile_support import HOSTILE, fake_tool, refused, run, safe_output, use_tools
 from test_corpus import SHAPED, fresh_repo, rendered_template, snapshot  # noqa: F401 (fixture)
 
-from katib_gitops.findings import Finding
-from katib_gitops.safetext import clean, clean_lines, gh_data, gh_property, md_code, unsafe
+from katib_gitops.io.findings import Finding
+from katib_gitops.io.safetext import clean, clean_lines, gh_data, gh_property, md_code, unsafe
 from katib_gitops.validation import reporters
-from katib_gitops.yamlio import dump
+from katib_gitops.io.yamlio import dump
 
 PROPERTY = settings(max_examples=300, deadline=None, database=None, suppress_health_check=[HealthCheck.too_slow])
 ANY_TEXT = st.text(st.characters(codec=None, min_codepoint=0, max_codepoint=0x10FFFF), max_size=60) | \
@@ -74,8 +74,8 @@ def test_clean_escapes_are_json_and_yaml_escapes_so_the_data_survives(values, ke
 
 @pytest.mark.parametrize("text", ['a: "\\ud800"\n', 'a: "x\\udfffy"\n', "- \"\\U0000DBFF\"\n"])
 def test_a_lone_surrogate_in_yaml_is_refused_at_its_line(text):
-    from katib_gitops.findings import UserError
-    from katib_gitops.yamlio import load_documents
+    from katib_gitops.io.findings import UserError
+    from katib_gitops.io.yamlio import load_documents
 
     with pytest.raises(UserError) as err:
         load_documents(text, "f.yaml")

@@ -20,18 +20,18 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO_ROOT
-from katib_gitops import kustomize
-from katib_gitops import spec as spec_module
-from katib_gitops.findings import Finding, UserError
-from katib_gitops.importer import find_experiment, import_experiment
-from katib_gitops.render import SpecErrors, render_repo
-from katib_gitops.repo import Repo, RepoConfig, load_repo
-from katib_gitops.spec import check_document, parse
+from katib_gitops.build import kustomize
+from katib_gitops.spec import model as spec_module
+from katib_gitops.io.findings import Finding, UserError
+from katib_gitops.pipeline.importer import find_experiment, import_experiment
+from katib_gitops.build.render import SpecErrors, render_repo
+from katib_gitops.repo.repository import Repo, RepoConfig, load_repo
+from katib_gitops.spec.model import check_document, parse
 from katib_gitops.validation import rendered_findings
 from katib_gitops.validation import validate_document, validate_repo
-from katib_gitops.builds import start_builds
-from katib_gitops.writer import write_tree
-from katib_gitops.yamlio import dump, load_documents, load_file
+from katib_gitops.build.builds import start_builds
+from katib_gitops.repo.writer import write_tree
+from katib_gitops.io.yamlio import dump, load_documents, load_file
 
 IRIS_TEXT = (REPO_ROOT / "experiments" / "iris.yaml").read_text()
 IRIS = load_documents(IRIS_TEXT, "experiments/iris.yaml")[0].data
@@ -253,7 +253,7 @@ def test_whatever_render_accepts_validate_accepts_and_kustomize_builds():
                 return
             accepted.append(1)
             write_tree(repo, result.files)
-            # validate builds every overlay with real kustomize (katib_gitops.kustomize.build); keep the output.
+            # validate builds every overlay with real kustomize (katib_gitops.build.kustomize.build); keep the output.
             builds, built = start_builds(repo), {}
             collect = builds.get
             builds.get = lambda d, label: built.setdefault(d.name, collect(d, label))  # type: ignore[method-assign]

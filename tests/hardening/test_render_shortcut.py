@@ -22,9 +22,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import REPO_ROOT, cli
-from katib_gitops import stamp
-from katib_gitops.check import check_repo
-from katib_gitops.repo import load_repo
+from katib_gitops.build import stamp
+from katib_gitops.pipeline.check import check_repo
+from katib_gitops.repo.repository import load_repo
 
 EXAMPLES = max(20, int(os.environ.get("KATIB_GITOPS_FUZZ_EXAMPLES", "80")) // 4)
 

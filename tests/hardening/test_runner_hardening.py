@@ -317,7 +317,7 @@ def kill_guardian(runner: subprocess.Popen) -> None:
     import psutil
 
     guardians = [c for c in psutil.Process(runner.pid).children()
-                 if "katib_gitops.guardian" in " ".join(c.cmdline())]
+                 if "katib_gitops.runner.guardian" in " ".join(c.cmdline())]
     assert len(guardians) == 1
     guardians[0].kill()
     deadline = time.monotonic() + 10

@@ -186,7 +186,7 @@ def test_resume_after_a_record_torn_by_a_crash(tmp_path: Path, capsys):
 
 def test_a_full_out_disk_is_reported_as_such_and_resume_continues_once_there_is_room(tmp_path: Path, monkeypatch,
                                                                                        capsys):
-    from katib_gitops.runner import results as results_module
+    from katib_gitops.runner import run_records as results_module
 
     spec = write_spec(tmp_path, GRID)
     out = tmp_path / "out"
@@ -250,7 +250,7 @@ def test_a_trial_that_leaves_a_fifo_as_its_metrics_file_fails_without_blocking(t
 
 
 def test_processes_are_found_through_psutil_by_their_marker(tmp_path: Path):
-    from katib_gitops.guardian import MARKER, marked_processes
+    from katib_gitops.runner.guardian import MARKER, marked_processes
 
     marked = subprocess.Popen(["sleep", "30"], env={**os.environ, MARKER: "abc123/t-001"})
     other = subprocess.Popen(["sleep", "30"], env={**os.environ, MARKER: "zzz/t-001"})

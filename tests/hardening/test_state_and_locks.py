@@ -18,7 +18,8 @@ import pytest
 from hostile_support import refused, run
 from test_corpus import fresh_repo, rendered_template, snapshot  # noqa: F401 (fixture)
 
-from katib_gitops import gate, locks, writer
+from katib_gitops.pipeline import render_gate
+from katib_gitops.repo import locks, writer
 
 GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@e", "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@e"}
 needs_git = pytest.mark.skipif(shutil.which("git") is None, reason="git not installed")
@@ -42,14 +43,14 @@ def _bump(spec: Path, old: str = "max: 12", new: str = "max: 13") -> None:
 
 def _during_render(monkeypatch, action) -> None:
     """Run action while render's gate validates (after render read the tree, before it writes)."""
-    real = gate.validate_staged
+    real = render_gate.validate_staged
 
     def validate_then_act(*args, **kwargs):
         found = real(*args, **kwargs)
         action()
         return found
 
-    monkeypatch.setattr(gate, "validate_staged", validate_then_act)
+    monkeypatch.setattr(render_gate, "validate_staged", validate_then_act)
     import katib_gitops.commands.render  # noqa: F401 (imports validate_staged by name at run time)
 
 

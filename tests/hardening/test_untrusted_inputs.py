@@ -19,8 +19,9 @@ import pytest
 from conftest import REPO_ROOT, cli
 from test_corpus import SHAPED, fresh_repo, rendered_template, snapshot  # noqa: F401 (fixture)
 
-from katib_gitops import __version__, writer
-from katib_gitops.record import RECORD_FILE
+from katib_gitops import __version__
+from katib_gitops.repo import writer
+from katib_gitops.repo.record import RECORD_FILE
 
 
 def run(argv: list[str], capsys) -> tuple[int, str, str]:
@@ -273,7 +274,7 @@ def test_init_keeps_a_jinja_directory_name_as_text(tmp_path: Path, capsys):
 
 
 def test_a_failed_init_leaves_nothing(tmp_path: Path, capsys, monkeypatch):
-    import katib_gitops.render as render
+    import katib_gitops.build.render as render
 
     def broken(*a, **k):
         raise OSError(28, "No space left on device")
@@ -387,7 +388,7 @@ def test_plan_base_reads_a_spec_file_name_git_would_quote(repo: Path, capsys):
 def test_an_unreadable_spec_is_exit_2_not_a_content_error(repo: Path, capsys, monkeypatch):
     import builtins
 
-    from katib_gitops import yamlio
+    from katib_gitops.io import yamlio
 
     spec = str(repo / "experiments" / "iris.yaml")
 

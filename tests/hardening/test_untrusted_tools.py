@@ -72,7 +72,7 @@ def test_a_build_that_does_not_hold_its_overlay_is_an_error_naming_it(repo: Path
 
 
 def test_a_hanging_kustomize_is_killed_with_what_it_started(repo: Path, tmp_path: Path, monkeypatch, capsys):
-    from katib_gitops import kustomize
+    from katib_gitops.build import kustomize
 
     pids = tmp_path / "pids"
     _kustomize_that(tmp_path, monkeypatch, f'sleep 600 & echo $! > {pids}; echo $$ >> {pids}; wait')
@@ -87,7 +87,7 @@ def test_a_hanging_kustomize_is_killed_with_what_it_started(repo: Path, tmp_path
 
 
 def test_a_kustomize_that_prints_without_end_is_stopped(repo: Path, tmp_path: Path, monkeypatch, capsys):
-    from katib_gitops import kustomize
+    from katib_gitops.build import kustomize
 
     _kustomize_that(tmp_path, monkeypatch, "yes 'apiVersion: v1'")
     monkeypatch.setattr(kustomize, "MAX_OUTPUT", 1024 * 1024)
@@ -229,7 +229,7 @@ def test_live_input_that_is_not_experiments_is_an_error(repo: Path, tmp_path: Pa
 
 
 def test_an_experiment_list_from_the_api_server_is_read(tmp_path: Path):
-    from katib_gitops.live import parse_live
+    from katib_gitops.live.state import parse_live
 
     it = item("running")
     del it["kind"], it["apiVersion"]  # the API server's list items carry neither
@@ -244,7 +244,7 @@ def _kubectl(tmp_path: Path, monkeypatch, get: str) -> None:
 
 
 def test_kubectl_output_is_capped_as_files_are(repo: Path, tmp_path: Path, monkeypatch, capsys):
-    from katib_gitops import yamlio
+    from katib_gitops.io import yamlio
 
     monkeypatch.setattr(yamlio, "MAX_BYTES", 64 * 1024)
     _kubectl(tmp_path, monkeypatch, "yes 'apiVersion: v1'")
@@ -255,7 +255,7 @@ def test_kubectl_output_is_capped_as_files_are(repo: Path, tmp_path: Path, monke
 
 
 def test_a_hanging_exec_plugin_is_killed_with_kubectl(repo: Path, tmp_path: Path, monkeypatch, capsys):
-    from katib_gitops import live
+    from katib_gitops.live import state as live
 
     pids = tmp_path / "pids"
     # kubectl runs its exec credential plugin, which never answers.

@@ -15,7 +15,7 @@ from pathlib import Path
 import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "generator"))
-from katib_gitops.kustomize import build  # noqa: E402
+from katib_gitops.build.kustomize import build  # noqa: E402
 
 from live_support import FIXTURE, JSON_FIXTURE, KubectlDumper  # noqa: E402
 

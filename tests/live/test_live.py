@@ -4,10 +4,16 @@ from __future__ import annotations
 
 import pytest
 
-from katib_gitops.findings import UserError
-from katib_gitops.live import (CONDITION_TYPES, GOAL_REACHED, MAX_TRIALS_REACHED, SUGGESTION_END_REACHED,
-                               load_live, parse_live)
-from katib_gitops.updates import refusals
+from katib_gitops.io.findings import UserError
+from katib_gitops.live.state import (
+    CONDITION_TYPES,
+    GOAL_REACHED,
+    MAX_TRIALS_REACHED,
+    SUGGESTION_END_REACHED,
+    load_live,
+    parse_live,
+)
+from katib_gitops.live.updates import refusals
 
 from live_support import FIXTURE, STATES, item
 

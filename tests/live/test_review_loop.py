@@ -12,9 +12,9 @@ import pytest
 import yaml
 
 from conftest import REPO_ROOT, cli
-from katib_gitops.kustomize import build
-from katib_gitops.live import load_live
-from katib_gitops.updates import refusals, same_spec
+from katib_gitops.build.kustomize import build
+from katib_gitops.live.state import load_live
+from katib_gitops.live.updates import refusals, same_spec
 from live_support import FIXTURE, JSON_FIXTURE, as_deployed, item, live_file
 
 

@@ -163,7 +163,7 @@ def test_best_trial_value_is_the_objectives_metric_strategy(iris_repo: Path, tmp
     (None, {"min": "0.1", "max": "0.4", "latest": "0.3"}, "0.1"),  # no strategy: minimize's default, min
 ])
 def test_value_by_strategy_follows_katib(strategy, reported, value):
-    from katib_gitops.live import parse_live
+    from katib_gitops.live.state import parse_live
 
     objective = {"type": "minimize", "objectiveMetricName": "loss"}
     if strategy:
@@ -184,7 +184,7 @@ def test_a_local_runs_status_yaml_is_recorded_with_its_completion_time(iris_repo
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "runner"))
     from runner_helpers import options, with_command
 
-    from katib_gitops.kustomize import build
+    from katib_gitops.build.kustomize import build
     from katib_gitops.runner import run_experiment
 
     name = _rendered(iris_repo)

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from katib_gitops.findings import UserError
+from katib_gitops.io.findings import UserError
 from katib_gitops.runner import executor
-from katib_gitops.runner.plan import plan_from_experiment
+from katib_gitops.runner.experiment_view import plan_from_experiment
 
 from runner_helpers import experiment
 

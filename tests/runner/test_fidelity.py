@@ -14,8 +14,8 @@ import pytest
 import yaml
 
 from katib_gitops.cli import main as cli_main
-from katib_gitops.runner.plan import plan_from_experiment
-from katib_gitops.runner.results import ResultsFile
+from katib_gitops.runner.experiment_view import plan_from_experiment
+from katib_gitops.runner.run_records import ResultsFile
 from katib_gitops.runner.suggest import make_suggester
 
 from runner_helpers import experiment

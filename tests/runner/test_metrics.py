@@ -4,8 +4,19 @@ from __future__ import annotations
 
 import pytest
 
-from katib_gitops.runner.metrics import (DEFAULT_FILTER, ZERO_TIME, JsonParser, MetricsError, Report, Tail,
-                                         TextParser, make_parser, parse_text, parse_timestamp, summarize)
+from katib_gitops.runner.metrics import (
+    DEFAULT_FILTER,
+    ZERO_TIME,
+    JsonParser,
+    MetricsError,
+    Report,
+    Tail,
+    TextParser,
+    make_parser,
+    parse_text,
+    parse_timestamp,
+    summarize,
+)
 
 NAMES = ("accuracy", "loss")
 

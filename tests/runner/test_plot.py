@@ -9,9 +9,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from katib_gitops.runner.plan import plan_from_experiment
+from katib_gitops.runner.experiment_view import plan_from_experiment
 from katib_gitops.runner.plot import BEST, VIRIDIS, _axis, _nice_ticks, _viridis, parallel_coordinates
-from katib_gitops.runner.results import TrialRecord
+from katib_gitops.runner.run_records import TrialRecord
 
 from runner_helpers import experiment
 

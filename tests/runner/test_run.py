@@ -16,9 +16,9 @@ import pytest
 import yaml
 
 from katib_gitops.cli import main as cli_main
-from katib_gitops.findings import UserError
+from katib_gitops.io.findings import UserError
 from katib_gitops.runner import run_experiment
-from katib_gitops.runner.results import ResultsFile
+from katib_gitops.runner.run_records import ResultsFile
 
 from runner_helpers import (PY, TRAINER, experiment, max_overlap, options, parse_time, tutorial_experiment,
                             with_command)
@@ -163,7 +163,7 @@ def test_median_stop_stops_a_trial_worse_than_the_median(tmp_path):
                          {"name": "min_trials_required", "value": "2"}, {"name": "start_step", "value": "2"}]})
     # Grid order is shuffled by the seed; pick one that leaves the bad value for last.
     for seed in range(20):
-        from katib_gitops.runner.plan import plan_from_experiment
+        from katib_gitops.runner.experiment_view import plan_from_experiment
         from katib_gitops.runner.suggest import make_suggester
 
         s = make_suggester(plan_from_experiment(exp), seed, [])

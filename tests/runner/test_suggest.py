@@ -6,8 +6,8 @@ import math
 
 import pytest
 
-from katib_gitops.findings import UserError
-from katib_gitops.runner.plan import plan_from_experiment
+from katib_gitops.io.findings import UserError
+from katib_gitops.runner.experiment_view import plan_from_experiment
 from katib_gitops.runner.suggest import AVAILABLE, Past, make_suggester, resolve_seed
 
 from runner_helpers import experiment, tutorial_experiment

@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from conftest import cli
-from katib_gitops.findings import ERROR
+from katib_gitops.io.findings import ERROR
 from katib_gitops.validation import ValidationOptions, validate_paths
 
 CASES = Path(__file__).parent / "cases"

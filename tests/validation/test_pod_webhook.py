@@ -9,7 +9,7 @@ import yaml
 
 from katib_gitops.validation import podwebhook
 from katib_gitops.validation.never_starts import _json_problem
-from katib_gitops.yamlio import Document
+from katib_gitops.io.yamlio import Document
 
 IRIS = yaml.safe_load((Path(__file__).parent / "iris.yaml").read_text())
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from katib_gitops.quantity import canonical_text, value_of
+from katib_gitops.spec.quantity import canonical_text, value_of
 
 
 @pytest.mark.parametrize("text,written", [

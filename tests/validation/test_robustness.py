@@ -10,7 +10,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from katib_gitops.validation import ValidationOptions, validate_document
-from katib_gitops.yamlio import Document, dump, load_file
+from katib_gitops.io.yamlio import Document, dump, load_file
 
 IRIS = load_file(str(Path(__file__).parent / "iris.yaml"))[0].data
 ODD_VALUES = [None, 0, -1, 1.5, True, "", "x", "/abs", "8 GiB", "${trialParameters.nope}", "${trialSpec.Labels[k]}",

@@ -54,7 +54,7 @@ def test_pbt_refuses_any_resample_probability() -> None:
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from katib_gitops import searchspace  # noqa: E402
+from katib_gitops.spec import searchspace  # noqa: E402
 from katib_gitops.validation.never_starts import service_failures  # noqa: E402
 from katib_gitops.validation.services import grid_points  # noqa: E402
 

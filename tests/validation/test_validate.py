@@ -17,10 +17,10 @@ from pathlib import Path
 import pytest
 
 from conftest import EXAMPLES, REPO_ROOT, cli, example_files, needs_shared
-from katib_gitops.findings import ERROR, UserError
+from katib_gitops.io.findings import ERROR, UserError
 from katib_gitops.validation import ValidationOptions, validate_document, validate_paths
 from katib_gitops.validation import katib_rules, kubernetes
-from katib_gitops.yamlio import load_documents
+from katib_gitops.io.yamlio import load_documents
 
 HERE = Path(__file__).parent
 GOLDEN = HERE / "golden"

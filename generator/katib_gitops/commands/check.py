@@ -26,21 +26,21 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..builds import start_builds
-    from ..layout import find_root
+    from ..build.builds import start_builds
+    from ..repo.paths import find_root
 
     # kustomize reads only what is on disk: start the builds before loading the rest of the package.
     builds = start_builds(find_root(args.repo))
     try:
-        from ..check import check_repo
-        from ..repo import load_repo
+        from ..pipeline.check import check_repo
+        from ..repo.repository import load_repo
 
         repo = load_repo(args.repo)
         options = common.validation_options(args, repo)
         if args.live is not None:
             from dataclasses import replace
 
-            from ..live import load_live
+            from ..live.state import load_live
 
             options = replace(options, live=load_live(args.live))
     except BaseException:

@@ -5,10 +5,10 @@ from __future__ import annotations
 import sys
 from typing import TYPE_CHECKING, Iterable
 
-from ..findings import Finding
+from ..io.findings import Finding
 
 if TYPE_CHECKING:  # importing render here would load every stage for every command
-    from ..repo import Repo
+    from ..repo.repository import Repo
 
 
 def print_findings(findings: Iterable[Finding], stream=None) -> int:
@@ -54,8 +54,8 @@ def add_quiet_option(p) -> None:
 
 def report(findings: list[Finding], fmt: str, quiet: bool = False, strict: bool = False, root: str | None = None) -> int:
     """Print the findings; root: the directory their relative paths start from (default: the current one)."""
-    from ..findings import shown, unique
-    from ..layout import git_prefix
+    from ..io.findings import shown, unique
+    from ..repo.paths import git_prefix
     from ..validation import reporters
 
     findings = unique(findings)

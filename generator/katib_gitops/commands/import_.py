@@ -35,7 +35,7 @@ def _name_from(output: str) -> str | None:
 
     None for something that is there and no regular file (a directory, a device): writing refuses it, by name.
     """
-    from ..findings import Finding, UserError
+    from ..io.findings import Finding, UserError
 
     path = Path(output)
     if (path.exists() or path.is_symlink()) and not path.is_file():
@@ -51,20 +51,20 @@ def _name_from(output: str) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..importer import dump_spec, find_experiment, import_experiment
+    from ..pipeline.importer import dump_spec, find_experiment, import_experiment
 
     name = _name_from(args.output) if args.output else None
     source = args.experiment
     if source == "-":
-        from ..importer import find_experiment_in
-        from ..yamlio import MAX_BYTES, decode, load_documents
+        from ..pipeline.importer import find_experiment_in
+        from ..io.yamlio import MAX_BYTES, decode, load_documents
 
         name = "<stdin>"  # read in memory: no temporary file, and errors name what the user gave
         raw = sys.stdin.buffer.read(MAX_BYTES + 1)  # endless input: refused at the limit
         doc = find_experiment_in(load_documents(decode(raw, name), name), name)
     else:
         doc = find_experiment(source)
-    from ..repo import load_repo
+    from ..repo.repository import load_repo
 
     repo = load_repo(Path(args.output).resolve().parent if args.output else ".")
     spec = import_experiment(doc, repo.config.default_profile, name)
@@ -72,10 +72,10 @@ def run(args: argparse.Namespace) -> int:
     if not args.output:
         sys.stdout.write(text)
         return 0
-    from ..safefs import write_file
+    from ..io.safefs import write_file
 
     write_file(Path(args.output), text, args.output, force=args.force)
-    from ..safetext import clean
+    from ..io.safetext import clean
 
     print(clean(f"wrote {args.output}"), file=sys.stderr)
     return 0

@@ -32,14 +32,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..scaffold import init_repo
+    from ..scaffold.repository import init_repo
 
     context = {"experiment": args.experiment, "namespace": args.namespace}
     if args.git_url:
         context["git_url"] = args.git_url
     if args.image:
         context["image"] = args.image
-    from ..safetext import clean_lines
+    from ..io.safetext import clean_lines
 
     result = init_repo(Path(args.directory), context, args.install)
     print(clean_lines(summary(result, args.directory)))

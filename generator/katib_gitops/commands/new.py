@@ -21,10 +21,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..scaffold import new_spec
+    from ..scaffold.repository import new_spec
 
     path = new_spec(Path(args.repo), args.name, Path(args.source) if args.source else None)
-    from ..safetext import clean
+    from ..io.safetext import clean
 
     print(clean(f"wrote {path}; next: katib-gitops render"))
     return 0

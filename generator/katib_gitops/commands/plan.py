@@ -37,14 +37,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..plan import make_plan, to_markdown, to_text
-    from ..render import SpecErrors
-    from ..repo import load_repo
+    from ..build.render import SpecErrors
+    from ..repo.repository import load_repo
 
     repo = load_repo(args.repo)
     try:
         live = None
         if args.live is not None:
-            from ..live import load_live
+            from ..live.state import load_live
 
             live = load_live(args.live)
         plan = make_plan(repo, args.base, live)

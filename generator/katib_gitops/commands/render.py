@@ -33,14 +33,14 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..layout import find_root
-    from ..writer import locked
+    from ..repo.paths import find_root
+    from ..repo.writer import locked
     from . import common
 
     # A tree exactly as the last validated render left it, with the same katib-gitops and kustomize: nothing
     # to write and nothing new to validate (``stamp``). Only this check loads before the verdict.
     if not args.no_validate:
-        from .. import stamp
+        from ..build import stamp
 
         root = find_root(args.repo)
         with locked(root):
@@ -55,8 +55,8 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _check_spec_args(specs: list[str], root: Path) -> None:
-    from ..findings import Finding, UserError
-    from ..layout import EXPERIMENTS_DIR
+    from ..io.findings import Finding, UserError
+    from ..repo.paths import EXPERIMENTS_DIR
 
     for s in specs:
         path = Path(s)
@@ -68,12 +68,12 @@ def _check_spec_args(specs: list[str], root: Path) -> None:
 
 
 def _render(args: argparse.Namespace) -> int:
-    from .. import stamp
-    from ..gate import validate_staged
-    from ..render import SpecErrors, render_repo
-    from ..repo import load_repo
-    from ..safetext import clean
-    from ..writer import inputs_state, locked, recover_locked, stray_copies, write_locked
+    from ..build import stamp
+    from ..pipeline.render_gate import validate_staged
+    from ..build.render import SpecErrors, render_repo
+    from ..repo.repository import load_repo
+    from ..io.safetext import clean
+    from ..repo.writer import inputs_state, locked, recover_locked, stray_copies, write_locked
     from . import common
 
     repo = load_repo(args.repo)

@@ -24,11 +24,11 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..live import load_live
-    from ..repo import load_repo
-    from ..results import results_files, write_results
-    from ..safetext import clean, clean_lines
-    from ..status import repo_status
+    from ..live.state import load_live
+    from ..repo.repository import load_repo
+    from ..outcomes.records import results_files, write_results
+    from ..io.safetext import clean, clean_lines
+    from ..outcomes.status import repo_status
 
     repo = load_repo(args.repo)
     live = load_live(args.live)

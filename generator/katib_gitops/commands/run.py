@@ -6,8 +6,8 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..findings import Finding, UserError
-from ..repo import find_root
+from ..io.findings import Finding, UserError
+from ..repo.repository import find_root
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _manifest(path: Path):
     """The file's Experiment document when it is a Katib Experiment manifest, else None."""
-    from ..yamlio import load_file
+    from ..io.yamlio import load_file
 
     docs = [d for d in load_file(str(path)) if isinstance(d.data, dict)]
     if len(docs) == 1 and docs[0].data.get("kind") == "Experiment" and \
@@ -78,7 +78,7 @@ def load_inputs(spec: Path, profile: str | None):
             raise UserError(Finding("--profile applies to experiment specs; this file is an Experiment "
                                     "manifest, run as it is", file=str(spec)), exit_code=2)
         return experiment, {}, None
-    from ..render import load_for_run
+    from ..build.render import load_for_run
 
     inputs = load_for_run(spec, profile)
     return inputs.experiment, dict(inputs.env), inputs.gpus_per_trial

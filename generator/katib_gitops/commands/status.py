@@ -28,10 +28,10 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..live import load_live
-    from ..repo import load_repo
-    from ..status import repo_status
-    from ..status_report import FORMATS
+    from ..live.state import load_live
+    from ..repo.repository import load_repo
+    from ..outcomes.status import repo_status
+    from ..outcomes.status_report import FORMATS
 
     repo = load_repo(args.repo)
     live = load_live(args.live)

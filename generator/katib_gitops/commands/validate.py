@@ -49,20 +49,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _live(source: str | None):
     if source is None:
         return None
-    from ..live import load_live
+    from ..live.state import load_live
 
     return load_live(source)
 
 
 def run(args: argparse.Namespace) -> int:
     if args.live == "-" and "-" in args.paths:
-        from ..findings import Finding, UserError
+        from ..io.findings import Finding, UserError
 
         raise UserError(Finding("stdin (-) can be the live state or a PATH, not both", file="--live",
                                 rule="usage"), exit_code=2)
-    from ..findings import Finding, UserError
+    from ..io.findings import Finding, UserError
     from ..validation import ValidationOptions, validate_paths, validate_repo
-    from ..findings import unique
+    from ..io.findings import unique
     from ..validation.reporters import summary
 
     options = ValidationOptions(
@@ -79,7 +79,7 @@ def run(args: argparse.Namespace) -> int:
     if args.paths:
         report = validate_paths(args.paths, options)
     else:
-        from ..repo import load_repo
+        from ..repo.repository import load_repo
 
         repo = load_repo(args.repo)
         report = validate_repo(repo, options)
@@ -89,7 +89,7 @@ def run(args: argparse.Namespace) -> int:
                                     file=str(repo.root), rule="usage"), exit_code=2)
     common.report(report.findings, args.output, args.quiet, args.strict, root=root)
     if args.output == "text" and not (args.quiet and report.ok):
-        from ..safetext import clean
+        from ..io.safetext import clean
 
         print(clean("; ".join([summary(unique(report.findings), report.documents), *report.notes])), file=sys.stderr)
     return 0 if report.ok else 1

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..repo import RepoConfig
+from ..repo.repository import RepoConfig
 from .argocd import application, application_set, argocd_files, health_config_map
 from .common import experiment_annotations, health_script, namespace_annotations, sync_targets
 from .flux import EXPERIMENT_HEALTH, flux_files, flux_kustomization, git_repository

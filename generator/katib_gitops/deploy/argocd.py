@@ -4,18 +4,18 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..repo import OVERLAYS_DIR, RepoConfig
+from ..repo.repository import OVERLAYS_DIR, RepoConfig
 from .common import (
     EXPERIMENT_KIND,
     NAME_PREFIX,
     PROFILE_LABEL,
+    finish_folder,
     health_script,
-    kustomization,
     labels,
     object_name,
     overlay_path,
+    per_sync_target,
     repo_subpath,
-    sync_targets,
 )
 
 API_VERSION = "argoproj.io/v1alpha1"
@@ -141,10 +141,5 @@ def argocd_files(config: RepoConfig, profiles: Sequence[str]) -> dict[str, Any]:
     if config.argocd.mode == "applicationset":
         files["deploy/argocd/applicationset.yaml"] = application_set(config, profiles)
         resources.append("applicationset.yaml")
-    else:
-        for profile, path in sync_targets(config, profiles):
-            name = f"{object_name(profile)}.yaml"
-            files[f"deploy/argocd/{name}"] = application(config, profile, path)
-            resources.append(name)
-    files["deploy/argocd/kustomization.yaml"] = kustomization(resources)
-    return files
+        return finish_folder("deploy/argocd", files, resources)
+    return per_sync_target("deploy/argocd", config, profiles, application, files, resources)

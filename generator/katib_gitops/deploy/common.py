@@ -10,9 +10,9 @@ from __future__ import annotations
 
 from functools import lru_cache
 from importlib import resources
-from typing import Sequence
+from typing import Any, Callable, Sequence
 
-from ..repo import OVERLAYS_DIR, RepoConfig
+from ..repo.repository import OVERLAYS_DIR, RepoConfig
 
 MANAGED_BY = {"app.kubernetes.io/managed-by": "katib-gitops"}
 PROFILE_LABEL = "katib-gitops/profile"
@@ -92,6 +92,23 @@ def sync_targets(config: RepoConfig, profiles: Sequence[str]) -> list[tuple[str 
 def kustomization(resources: Sequence[str]) -> dict[str, object]:
     """The kustomization.yaml that lets a user apply a deploy/ directory in one go."""
     return {"apiVersion": KUSTOMIZE_API, "kind": "Kustomization", "resources": list(resources)}
+
+
+def per_sync_target(folder: str, config: RepoConfig, profiles: Sequence[str],
+                    make: Callable[[RepoConfig, str | None, str], Any], files: dict[str, Any],
+                    resources: list[str]) -> dict[str, Any]:
+    """One object per sync target (the root, or each profile's overlay) in folder, then the folder's
+    kustomization listing resources and them: how Argo CD Applications and Flux Kustomizations are laid out."""
+    for profile, path in sync_targets(config, profiles):
+        name = f"{object_name(profile)}.yaml"
+        files[f"{folder}/{name}"] = make(config, profile, path)
+        resources.append(name)
+    return finish_folder(folder, files, resources)
+
+
+def finish_folder(folder: str, files: dict[str, Any], resources: list[str]) -> dict[str, Any]:
+    files[f"{folder}/kustomization.yaml"] = kustomization(resources)
+    return files
 
 
 def labels(profile: str | None = None) -> dict[str, str]:

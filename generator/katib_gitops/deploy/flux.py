@@ -20,16 +20,15 @@ from __future__ import annotations
 import re
 from typing import Any, Sequence
 
-from ..repo import RepoConfig
+from ..repo.repository import RepoConfig
 from .common import (
     EXPERIMENT_API_VERSION,
     EXPERIMENT_KIND,
     NAME_PREFIX,
-    kustomization,
     labels,
     object_name,
     overlay_path,
-    sync_targets,
+    per_sync_target,
 )
 
 SOURCE_API_VERSION = "source.toolkit.fluxcd.io/v1"
@@ -120,9 +119,4 @@ def flux_files(config: RepoConfig, profiles: Sequence[str]) -> dict[str, Any]:
     """Relative path -> document for deploy/flux/."""
     files: dict[str, Any] = {"deploy/flux/gitrepository.yaml": git_repository(config)}
     resources = ["gitrepository.yaml"]
-    for profile, path in sync_targets(config, profiles):
-        name = f"{object_name(profile)}.yaml"
-        files[f"deploy/flux/{name}"] = flux_kustomization(config, profile, path)
-        resources.append(name)
-    files["deploy/flux/kustomization.yaml"] = kustomization(resources)
-    return files
+    return per_sync_target("deploy/flux", config, profiles, flux_kustomization, files, resources)

@@ -10,7 +10,7 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Any
 
-from ..packaged import load_schema
+from ..io.packaged import load_schema
 
 SCHEMA_FILES: dict[tuple[str, str], str] = {
     ("argoproj.io/v1alpha1", "Application"): "argocd-application.schema.json",

@@ -22,12 +22,24 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from ..deployment import gpu_use
-from ..naming import MUTABLE_FIELDS, immutable_part
-from ..repo import Repo
+from ..repo.deployment import gpu_use
+from ..spec.naming import MUTABLE_FIELDS, immutable_part
+from ..repo.repository import Repo
 from .deploy_changes import compare_deploy
-from .model import (ADDED, EXIT_REFUSED, REMOVED, REPLACED, UNCHANGED, UPDATED, Deployment, ExperimentPlan,
-                    FieldChange, LiveSummary, Plan, leaf_changes)
+from .model import (
+    ADDED,
+    EXIT_REFUSED,
+    REMOVED,
+    REPLACED,
+    UNCHANGED,
+    UPDATED,
+    Deployment,
+    ExperimentPlan,
+    FieldChange,
+    LiveSummary,
+    Plan,
+    leaf_changes,
+)
 from .reporters import to_markdown, to_text
 from .sides import Side, default_base, load_side, side_at
 from .summary import one_line
@@ -57,7 +69,7 @@ def _overlay_changes(old: Side, new: Side, old_name: str, new_name: str, seen: l
 
 
 def compare(old: Side, new: Side, live: Any = None) -> list[ExperimentPlan]:
-    from ..updates import completed_warning
+    from ..live.updates import completed_warning
 
     plans = []
     for key in sorted(set(old.experiments) | set(new.experiments)):
@@ -117,7 +129,7 @@ def compare(old: Side, new: Side, live: Any = None) -> list[ExperimentPlan]:
 def _with_live(e: ExperimentPlan, new: Side, n: Any, live: Any) -> None:
     """What the live state says: the Experiment's condition, and whether Katib's webhook refuses what Argo CD or
     Flux will apply to it (each deployed overlay as kustomize builds it, Katib's defaults on both sides)."""
-    from ..updates import refusals
+    from ..live.updates import refusals
 
     if live is None:
         return
@@ -156,7 +168,7 @@ def make_plan(repo: Repo, base: str | None = None, live: Any = None) -> Plan:
     from .sides import _git
 
     if base is not None and (not base or base.startswith("-")):
-        from ..findings import Finding, UserError
+        from ..io.findings import Finding, UserError
 
         raise UserError(Finding(f"--base {base!r} is not a git ref", file="--base", rule="usage"), exit_code=2)
     ref = base or default_base(repo.root)

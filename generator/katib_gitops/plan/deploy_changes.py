@@ -24,7 +24,7 @@ from typing import Any, Mapping
 
 import yaml
 
-from ..repo import DEPLOY_DIR
+from ..repo.repository import DEPLOY_DIR
 from .model import ADDED, REMOVED, FieldChange, leaf_changes
 
 CHANGED = "changed"

@@ -6,8 +6,8 @@ import json
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from ..findings import format_path
-from ..safetext import clean_lines
+from ..io.findings import format_path
+from ..io.safetext import clean_lines
 
 ADDED, REMOVED, UNCHANGED, UPDATED, REPLACED = "added", "removed", "unchanged", "updated in place", "replaced"
 ACTIONS = (ADDED, REPLACED, UPDATED, REMOVED, UNCHANGED)

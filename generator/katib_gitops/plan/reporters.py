@@ -5,8 +5,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from ..safetext import clean, md_code
-from .model import ADDED, ACTIONS, EXIT_REFUSED, REMOVED, REPLACED, UNCHANGED, UPDATED, Deployment, ExperimentPlan, Plan
+from ..io.safetext import clean, md_code
+from .model import (
+    ADDED,
+    ACTIONS,
+    EXIT_REFUSED,
+    REMOVED,
+    REPLACED,
+    UNCHANGED,
+    UPDATED,
+    Deployment,
+    ExperimentPlan,
+    Plan,
+)
 
 # Past these sizes the markdown folds details away (<details>), so the comment stays readable.
 FOLD_CHANGES = 8

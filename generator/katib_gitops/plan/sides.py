@@ -11,10 +11,10 @@ from pathlib import Path
 from typing import Any
 
 
-from ..deployment import deployed_overlays, memory_reader, overlay_dirs
-from ..findings import Finding, UserError
-from ..render import RenderedExperiment, render_repo
-from ..repo import CONFIG_FILE, EXPERIMENTS_DIR, OVERLAYS_DIR, Repo, load_repo
+from ..repo.deployment import deployed_overlays, memory_reader, overlay_dirs
+from ..io.findings import Finding, UserError
+from ..build.render import RenderedExperiment, render_repo
+from ..repo.repository import CONFIG_FILE, EXPERIMENTS_DIR, OVERLAYS_DIR, Repo, load_repo
 
 
 @dataclass
@@ -46,8 +46,8 @@ GIT_TIMEOUT_S = 60
 
 def _run_git(root: Path, args: tuple[str, ...] | list[str], where: str):
     """git as any tool (``procs``): its own process group, a timeout, output no larger than a file we read."""
-    from .. import procs
-    from ..yamlio import MAX_BYTES
+    from ..io import procs
+    from ..io.yamlio import MAX_BYTES
 
     def fail(message: str) -> UserError:
         return UserError(Finding(message, file=where, line=0, column=0, rule="git"), exit_code=2)
@@ -119,7 +119,7 @@ def load_side(repo: Repo) -> Side:
     side.deployed = deployed_overlays(read, overlays)
     if not side.deployed:
         return side
-    from ..kustomize import build
+    from ..build.kustomize import build
 
     with tempfile.TemporaryDirectory(prefix="katib-gitops-plan-build-") as tmp:
         for rel, text in result.files.items():
@@ -130,7 +130,7 @@ def load_side(repo: Repo) -> Side:
         with ThreadPoolExecutor(max_workers=2) as pool:
             outputs = dict(zip(side.deployed, pool.map(
                 lambda o: build(Path(tmp) / o, f"{o} (kustomize build)", root=Path(tmp)), side.deployed)))
-    from ..yamlio import load_documents
+    from ..io.yamlio import load_documents
 
     for overlay, text in outputs.items():
         docs = [d.data for d in load_documents(text, f"{overlay} (kustomize build)")]  # bounded, as any input

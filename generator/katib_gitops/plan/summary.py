@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from typing import Any, Iterator
 
-from ..deployment import gpu_use
+from ..repo.deployment import gpu_use
 
 
 def one_line(experiment: dict[str, Any]) -> str:

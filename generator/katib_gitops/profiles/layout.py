@@ -23,7 +23,7 @@ import json
 from dataclasses import dataclass
 from typing import Any, Iterable
 
-from ..experiment import SPEC_LABEL
+from ..spec.experiment import SPEC_LABEL
 from .patches import CONCERNS, Ops
 
 KUSTOMIZE_API = "kustomize.config.k8s.io/v1beta1"

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Mapping
 
 # Quantities and env values are kept as Kubernetes and Katib keep them: strings ("2", "0.5", "8Gi").
-from ..spec import katib_string as quantity
+from ..spec.model import katib_string as quantity
 
 GPU_TOLERATION = {
     "key": "feature.node.kubernetes.io/type",

@@ -29,8 +29,8 @@ import copy
 from dataclasses import dataclass
 from typing import Any, Callable, Iterator
 
-from .. import quantity
-from ..experiment import env_list
+from ..spec import quantity
+from ..spec.experiment import env_list
 from .model import Profile
 
 SHM_VOLUME = "dshm"

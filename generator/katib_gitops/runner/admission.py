@@ -20,8 +20,8 @@ from __future__ import annotations
 import dataclasses
 from typing import Any, Mapping
 
-from ..findings import ERROR, Finding
-from ..yamlio import Document
+from ..io.findings import ERROR, Finding
+from ..io.yamlio import Document
 
 # What the suggestion and early-stopping services check, where `validate` reports it.
 SERVICES = (("spec", "algorithm"), ("spec", "earlyStopping"))

@@ -30,19 +30,43 @@ from pathlib import Path
 from typing import Any, Mapping, TextIO
 
 from . import executor as ex
-from .lifecycle import (EARLY_STOPPED, EXPERIMENT_RUNNING, EXPERIMENT_SUCCEEDED, FAILED, KILLED, MAX_TRIALS_REACHED,
-                        METRICS_UNAVAILABLE, SUCCEEDED, Condition, Counts, MedianStop, StopRule,
-                        experiment_condition)
+from .lifecycle import (
+    EARLY_STOPPED,
+    EXPERIMENT_RUNNING,
+    EXPERIMENT_SUCCEEDED,
+    FAILED,
+    KILLED,
+    MAX_TRIALS_REACHED,
+    METRICS_UNAVAILABLE,
+    SUCCEEDED,
+    Condition,
+    Counts,
+    MedianStop,
+    StopRule,
+    experiment_condition,
+)
 from .metrics import MetricsError, Report, Tail, make_parser, metrics_json, objective_values, parse_text, summarize
-from .plan import Plan, plan_from_experiment
+from .experiment_view import Plan, plan_from_experiment
 from .progress import Progress
-from .results import (INTERRUPTED, RUNNER_DIED, TRIALS_FILE, ResultsFile, TrialRecord, katib_best, objective_text,
-                      is_interrupted, outstanding_kills, read_run_info, status_document, summary_text,
-                      write_run_info, STATUS_FILE)
+from .run_records import (
+    INTERRUPTED,
+    RUNNER_DIED,
+    ResultsFile,
+    TrialRecord,
+    katib_best,
+    objective_text,
+    is_interrupted,
+    outstanding_kills,
+    read_run_info,
+    status_document,
+    summary_text,
+    write_run_info,
+    STATUS_FILE,
+)
 from .rundir import STATE_FILE, RunDirectory, usage_error
-from ..findings import UserError
-from ..guardian import start as start_guardian
-from ..safefs import special_kind
+from ..io.findings import UserError
+from .guardian import start as start_guardian
+from ..io.safefs import special_kind
 from .storage import STUDY_FILE, StudyStore, storage_url
 from .suggest import Past, Suggester, Suggestion, make_suggester, resolve_seed
 
@@ -732,7 +756,7 @@ class Runner:
         return lines[-TAIL_LINES:]
 
     def _report(self, condition: Condition, interrupted: bool) -> RunResult:
-        from ..yamlio import dump
+        from ..io.yamlio import dump
 
         from .plot import HTML_FILE, PLOT_FILE, html_report, parallel_coordinates
 
@@ -837,7 +861,7 @@ def _signals_ignored():
 
 def _write_error(exc: OSError, out: Path) -> UserError:
     """A failed write into the run directory (ENOSPC, EDQUOT, EROFS, EFBIG): one line naming the file."""
-    from ..findings import Finding
+    from ..io.findings import Finding
 
     where = exc.filename if exc.filename is not None else out
     return UserError(Finding(f"cannot write the run directory: {exc.strerror or exc}; the running trials were "

@@ -41,9 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..findings import UserError
-from ..guardian import MARKER, marked_processes, signal_processes  # noqa: F401 (MARKER: every trial process)
-from .plan import TRIAL_META, TRIAL_PARAMETER, Plan
+from ..io.findings import UserError
+from .guardian import MARKER, marked_processes, signal_processes  # noqa: F401 (MARKER: every trial process)
+from .experiment_view import TRIAL_META, TRIAL_PARAMETER, Plan
 
 K8S_VAR = re.compile(r"\$(\$|\(([A-Za-z_][A-Za-z0-9_.\-]*)\))")
 LOG_NAME = "output.log"
@@ -288,7 +288,7 @@ class GpuPool:
 
 def gpu_pool(per_trial: int, gpus_option: int | None, profile: str | None, source: str) -> tuple[GpuPool | None, str]:
     """The GPU pool for trials asking ``per_trial`` GPUs, and a line saying what was found."""
-    from ..findings import Finding
+    from ..io.findings import Finding
 
     if per_trial <= 0:
         return None, ""

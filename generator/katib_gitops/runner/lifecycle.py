@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
-from .plan import Algorithm, Plan
+from .experiment_view import Algorithm, Plan
 
 # Trial conditions, named as Katib names them.
 SUCCEEDED = "Succeeded"

@@ -45,8 +45,8 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Iterable, Mapping, Sequence
 
-from ..goparse import parse_float as go_parse_float
-from ..searchspace import go_float_text
+from ..io.goparse import parse_float as go_parse_float
+from ..spec.searchspace import go_float_text
 
 DEFAULT_FILTER = r"([\w|-]+)\s*=\s*([+-]?\d*(\.\d+)?([Ee][+-]?\d+)?)"
 UNAVAILABLE = "unavailable"  # consts.UnavailableMetricValue
@@ -316,7 +316,7 @@ class Tail:
         self.partial = b""
 
     def read_lines(self) -> list[str]:
-        from ..safefs import special_kind
+        from ..io.safefs import special_kind
 
         if special_kind(self.path) is not None:
             raise MetricsError(f"the metrics file {self.path.name} is {special_kind(self.path)}, not a file")

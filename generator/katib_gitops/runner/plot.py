@@ -23,8 +23,8 @@ import math
 from pathlib import Path
 from typing import Sequence
 
-from .plan import Parameter, Plan
-from .results import TrialRecord
+from .experiment_view import Parameter, Plan
+from .run_records import TrialRecord
 
 PLOT_FILE = "parallel-coordinates.png"
 HTML_FILE = "report.html"

@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping, Sequence, TextIO
 
-from ..safetext import clean
+from ..io.safetext import clean
 from .lifecycle import SUCCEEDED, Counts
 
 REDRAW_S = 0.2  # at most five redraws a second, unless something happened

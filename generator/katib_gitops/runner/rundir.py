@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
 
-from ..findings import Finding, UserError
+from ..io.findings import Finding, UserError
 from .executor import marked_processes, signal_processes
 
 LOCK_FILE = "run.lock"
@@ -74,7 +74,7 @@ class RunDirectory:
         if links:
             raise usage_error(f"refusing to follow the symbolic link {links[0]} in the run directory "
                               "(a run writes only inside it)", out)
-        from ..safefs import special_kind
+        from ..io.safefs import special_kind
 
         special = [(name, special_kind(out / name)) for name in OWN_NAMES if special_kind(out / name)]
         if special:  # a FIFO would block the run reading it (or writing it), for good

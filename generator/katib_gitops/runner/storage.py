@@ -24,10 +24,10 @@ import threading
 import warnings
 from pathlib import Path
 
-from ..findings import Finding, UserError
+from ..io.findings import Finding, UserError
 from .lifecycle import EARLY_STOPPED, SUCCEEDED
-from .plan import Plan
-from .results import TrialRecord
+from .experiment_view import Plan
+from .run_records import TrialRecord
 
 STUDY_FILE = "study.db"
 # What Optuna's RDB storage creates (optuna.storages._rdb.models, and Alembic's own table).

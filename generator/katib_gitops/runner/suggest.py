@@ -36,8 +36,8 @@ import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
-from ..searchspace import SERVICE, grid_doubles, grid_ints, hyperopt_quantized, python_text, service_text
-from .plan import Parameter, Plan
+from ..spec.searchspace import SERVICE, grid_doubles, grid_ints, hyperopt_quantized, python_text, service_text
+from .experiment_view import Parameter, Plan
 
 AVAILABLE = ("random", "grid", "tpe", "multivariate-tpe", "cmaes", "sobol", "bayesianoptimization")
 CLUSTER_ONLY = ("hyperband", "pbt", "enas", "darts")

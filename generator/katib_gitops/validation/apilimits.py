@@ -15,9 +15,9 @@ from __future__ import annotations
 
 from typing import Any, Sequence
 
-from ..findings import ERROR, Finding, PathPart
-from ..limits import OBJECT_LIMIT, object_size, size_message
-from ..yamlio import Document
+from ..io.findings import ERROR, Finding, PathPart
+from ..spec.limits import OBJECT_LIMIT, object_size, size_message
+from ..io.yamlio import Document
 from .names import ANNOTATIONS_LIMIT, annotations_size, label_value_problem, qualified_name_problem
 
 RULE = "k8s-limits"

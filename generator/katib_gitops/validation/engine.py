@@ -13,22 +13,22 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Iterable, Protocol, Sequence
 
-from .. import jsondata, safefs
-from ..findings import ERROR, WARNING, Finding, Report, UserError
-from ..yamlio import MAX_BYTES, Document, decode, iter_yaml_files, load_documents, load_file
+from ..io import jsondata, safefs
+from ..io.findings import ERROR, WARNING, Finding, Report, UserError
+from ..io.yamlio import MAX_BYTES, Document, decode, iter_yaml_files, load_documents, load_file
 from . import apilimits, filekinds, hygiene, katib_rules, kubernetes, podwebhook, roundtrip, schema, wrapper
-from ..builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
-from ..builds import display_path as _display
-from ..builds import overlay_dirs as _overlay_dirs
-from ..kustomize import build as kustomize_build
-from ..layout import KUSTOMIZATION_FILES  # noqa: F401 (re-exported)
+from ..build.builds import Builds, has_kustomization, start_builds, walk_inputs  # noqa: F401 (re-exported)
+from ..build.builds import display_path as _display
+from ..build.builds import overlay_dirs as _overlay_dirs
+from ..build.kustomize import build as kustomize_build
+from ..repo.paths import KUSTOMIZATION_FILES  # noqa: F401 (re-exported)
 
 # podsecurity (only with --pod-security) and resources (kinds other than Experiment) are imported where
 # used: a per-file run on one Experiment should not pay for them.
 
 if TYPE_CHECKING:
-    from ..render import RenderedExperiment, RenderResult
-    from ..repo import Repo
+    from ..build.render import RenderedExperiment, RenderResult
+    from ..repo.repository import Repo
 
 EXPERIMENT_API = "kubeflow.org/v1beta1"
 INJECTION_LABEL = "katib.kubeflow.org/metrics-collector-injection"
@@ -141,7 +141,7 @@ def _experiment(doc: Document, options: ValidationOptions, version: str) -> list
 
 def rendered_findings(rendered: RenderedExperiment, options: ValidationOptions | None = None) -> list[Finding]:
     """Every layer over the Experiment a spec renders to, reported at the spec's lines."""
-    from ..spec_check import at_spec_lines, experiment_document
+    from .spec_lines import at_spec_lines, experiment_document
 
     doc = experiment_document(rendered)
     # Live Experiments are compared with what Argo CD and Flux apply, each deployed overlay as kustomize builds
@@ -157,7 +157,7 @@ def probe_findings(probe: RenderedExperiment, options: ValidationOptions | None 
     kustomize applies them (RFC 6902, jsonpatch): nothing deploys this Experiment, so no overlay builds it."""
     import jsonpatch
 
-    from ..spec_check import at_profile_lines
+    from .spec_lines import at_profile_lines
 
     patched = jsonpatch.apply_patch(probe.experiment, [op for ops in probe.patches.values() for op in ops])
     options = replace(options or DEFAULT_OPTIONS, live=None)
@@ -166,7 +166,7 @@ def probe_findings(probe: RenderedExperiment, options: ValidationOptions | None 
 
 def live_update_findings(doc: Document, live: Any, immutable: bool = True) -> list[Finding]:
     """Katib's update rules (``updates``) for this Experiment against the live one of the same name."""
-    from ..updates import refusals
+    from ..live.updates import refusals
 
     meta = doc.data.get("metadata") if isinstance(doc.data.get("metadata"), dict) else {}
     spec = doc.data.get("spec")
@@ -215,7 +215,7 @@ def _tidy(findings: Iterable[Finding]) -> list[Finding]:
 class Provenance(Protocol):
     """Where generated documents come from, so findings in them point at the lines a person edits.
 
-    ``render`` and ``check`` pass one (see ``katib_gitops.provenance``); plain ``validate`` does not.
+    ``render`` and ``check`` pass one (see ``katib_gitops.validation.provenance``); plain ``validate`` does not.
     """
 
     def covered(self, doc: Document) -> bool:
@@ -358,8 +358,8 @@ def is_spec(data: Any, path: Path) -> bool:
 
 def spec_file_findings(path: Path, display: str, options: ValidationOptions) -> list[Finding]:
     """What `render` reports for this spec: its schema, then every layer over the Experiment it renders to."""
-    from ..render import SpecErrors, load_specs, probe_spec, render_spec, unused_profile_warnings
-    from ..repo import load_repo
+    from ..build.render import SpecErrors, load_specs, probe_spec, render_spec, unused_profile_warnings
+    from ..repo.repository import load_repo
 
     repo = load_repo(path.resolve().parent)
     options = with_repo_config(options, repo.config)
@@ -462,7 +462,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
     in_sync: the tree on disk is exactly what rendered says (render's staged tree; a check with no sync
     finding), so each overlay's build must hold exactly the Experiments rendered to it (``OverlayContents``).
     """
-    from ..repo import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
+    from ..repo.repository import BASE_DIR, DEPLOY_DIR, OVERLAYS_DIR
 
     options = repo_options(repo, options)
     root = repo.root
@@ -474,7 +474,7 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
         rendered = rendered if rendered is not None else _render_or_none(repo)
         if provenance is None and rendered is not None and options.live is not None:
             # A sync Katib will refuse is reported at the spec line that makes it, as check and render do.
-            from ..provenance import RenderProvenance
+            from .provenance import RenderProvenance
 
             provenance = RenderProvenance(repo, rendered)
         spec_found = _spec_findings(repo, options, rendered) if spec_findings is None else spec_findings
@@ -610,7 +610,7 @@ def spec_findings(repo: Repo, rendered: RenderResult, options: ValidationOptions
 
 
 def _deployed(repo: Repo, dirs: list[Path]) -> set[str]:
-    from ..deployment import deployed_overlays, disk_reader
+    from ..repo.deployment import deployed_overlays, disk_reader
 
     return set(deployed_overlays(disk_reader(repo.root), [_display(d, repo.root) for d in dirs]))
 
@@ -651,7 +651,7 @@ def _not_reported_yet(doc: Document, findings: list[Finding], seen: dict[str, se
 
 
 def _render_or_none(repo: Repo) -> RenderResult | None:
-    from ..render import render_repo
+    from ..build.render import render_repo
 
     try:
         return render_repo(repo)
@@ -661,7 +661,7 @@ def _render_or_none(repo: Repo) -> RenderResult | None:
 
 def _spec_findings(repo: Repo, options: ValidationOptions, rendered: RenderResult | None) -> list[Finding]:
     """Each spec's schema findings, then the findings of what it renders to, at the spec's lines."""
-    from ..spec_check import repo_spec_findings
+    from .spec_lines import repo_spec_findings
 
     if rendered is None:
         return repo_spec_findings(repo, lambda r: rendered_findings(r, options), lambda p: probe_findings(p, options))

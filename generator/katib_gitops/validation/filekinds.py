@@ -17,14 +17,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from ..findings import Finding, UserError
-from ..yamlio import Document
+from ..io.findings import Finding, UserError
+from ..io.yamlio import Document
+from .results_files import RESULTS_DIR
 from .schema import packaged_validator, schema_findings
 
 JSON6902_SCHEMA = "json6902-patch.schema.json"
 SETTINGS_FILE = "katib-gitops.yaml"
 RECORD_FILE = "katib-gitops.generated.yaml"
-RESULTS_DIR = "results"
 
 
 def is_json6902(data: Any) -> bool:
@@ -73,7 +73,7 @@ def other_tool(data: Any, path: Path | None = None) -> str | None:
 def own_file_findings(path: Path, display: str) -> list[Finding] | None:
     """Findings for one of the tool's own files (by its name and place); None for any other file."""
     if path.name == SETTINGS_FILE:
-        from ..repo import load_config
+        from ..repo.repository import load_config
 
         try:
             load_config(path)
@@ -81,12 +81,12 @@ def own_file_findings(path: Path, display: str) -> list[Finding] | None:
         except UserError as exc:
             return [replace(f, file=display) for f in getattr(exc, "findings", (exc.finding,))]
     if path.name == RECORD_FILE:
-        from ..record import read_record
+        from ..repo.record import read_record
 
         return [replace(f, file=display) for f in read_record(path.parent)[1]]
     if path.parent.name == RESULTS_DIR and path.suffix in (".yaml", ".yml") and _in_repository(path.parent.parent):
-        from ..repo import load_repo
-        from ..results import file_findings
+        from ..repo.repository import load_repo
+        from .results_files import file_findings
 
         repo = load_repo(path.parent.parent)
         shown = repo.rel(path)
@@ -95,6 +95,6 @@ def own_file_findings(path: Path, display: str) -> list[Finding] | None:
 
 
 def _in_repository(directory: Path) -> bool:
-    from ..layout import CONFIG_FILE, EXPERIMENTS_DIR
+    from ..repo.paths import CONFIG_FILE, EXPERIMENTS_DIR
 
     return (directory / CONFIG_FILE).is_file() or (directory / EXPERIMENTS_DIR).is_dir()

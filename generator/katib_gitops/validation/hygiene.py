@@ -11,11 +11,10 @@
 
 from __future__ import annotations
 
-import re
 from typing import Any, Iterator, Sequence
 
-from ..findings import ERROR, WARNING, Finding, PathPart
-from ..yamlio import Document
+from ..io.findings import ERROR, WARNING, Finding, PathPart
+from ..io.yamlio import Document
 from . import secrets
 from .access import as_list
 

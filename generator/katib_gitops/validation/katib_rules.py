@@ -21,8 +21,8 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Iterator, Sequence
 
-from ..findings import ERROR, WARNING, Finding, PathPart
-from ..yamlio import Document
+from ..io.findings import ERROR, WARNING, Finding, PathPart
+from ..io.yamlio import Document
 from . import never_starts, regex, services
 from .access import as_list, as_map
 from .schema import did_you_mean

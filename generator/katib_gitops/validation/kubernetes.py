@@ -30,8 +30,8 @@ from typing import TYPE_CHECKING, Any, Iterator, Sequence
 if TYPE_CHECKING:
     import jsonschema
 
-from ..findings import ERROR, Finding, PathPart, UserError
-from ..yamlio import Document
+from ..io.findings import ERROR, Finding, PathPart, UserError
+from ..io.yamlio import Document
 from .access import as_list
 from . import katib_rules, names
 from .schema import compile_schema, did_you_mean, schema_findings

@@ -14,8 +14,8 @@ import re
 from functools import lru_cache
 from typing import Any, Sequence
 
-from ..findings import ERROR, Finding, PathPart
-from ..yamlio import Document
+from ..io.findings import ERROR, Finding, PathPart
+from ..io.yamlio import Document
 
 _NAME = re.compile(r"([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]")
 _SUBDOMAIN = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*")

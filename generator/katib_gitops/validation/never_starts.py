@@ -39,8 +39,8 @@ import math
 import re
 from typing import Any, Iterator
 
-from ..goparse import atoi, parse_float
-from ..searchspace import SERVICE, arange
+from ..io.goparse import atoi, parse_float
+from ..spec.searchspace import SERVICE, arange
 from .access import as_list, as_map
 from .services import parameters_of
 

@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from typing import Any, Iterator, Sequence
 
-from ..findings import ERROR, Finding, PathPart
-from ..yamlio import Document
+from ..io.findings import ERROR, Finding, PathPart
+from ..io.yamlio import Document
 from .access import as_list, as_map
 
 RULE = "pod-security"

@@ -36,8 +36,8 @@ from __future__ import annotations
 import posixpath
 from typing import Any
 
-from ..findings import ERROR, Finding, PathPart
-from ..yamlio import Document
+from ..io.findings import ERROR, Finding, PathPart
+from ..io.yamlio import Document
 from .access import as_list, as_map
 from .kubernetes import KUBEFLOW_JOB_KINDS, TRIAL_SPEC, pod_templates
 from .schema import did_you_mean

@@ -8,8 +8,8 @@ from __future__ import annotations
 import json
 from typing import Callable, Sequence
 
-from ..findings import ERROR, Finding
-from ..safetext import clean, clean_lines, gh_data, gh_property
+from ..io.findings import ERROR, Finding
+from ..io.safetext import clean, clean_lines, gh_data, gh_property
 
 FORMATS = ("text", "json", "github")
 
@@ -34,7 +34,7 @@ def github(findings: Sequence[Finding], prefix: str = "") -> str:
     """::error file=F,line=L,col=C,title=RULE::PATH: message — one workflow command per finding.
 
     prefix: the place of the directory the findings' relative paths start from inside the checkout
-    (``layout.git_prefix``), as GitHub reads an annotation's file from the top of the checkout.
+    (``repo.paths.git_prefix``), as GitHub reads an annotation's file from the top of the checkout.
     """
     lines = []
     for f in findings:

@@ -15,8 +15,8 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from ..findings import ERROR, WARNING, Finding
-from ..yamlio import Document
+from ..io.findings import ERROR, WARNING, Finding
+from ..io.yamlio import Document
 from . import kubernetes
 from .schema import packaged_validator, schema_findings
 

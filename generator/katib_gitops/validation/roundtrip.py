@@ -28,9 +28,9 @@ import json
 from functools import lru_cache
 from typing import Any, Iterator
 
-from .. import quantity
-from ..findings import ERROR, Finding, PathPart
-from ..yamlio import Document
+from ..spec import quantity
+from ..io.findings import ERROR, Finding, PathPart
+from ..io.yamlio import Document
 from .katib_rules import PLACEHOLDER
 
 RULE = "katib-job-roundtrip"
@@ -44,7 +44,7 @@ Fields = dict[str, tuple[str, bool]]
 
 @lru_cache(maxsize=1)
 def _types() -> dict[str, dict[str, list[Any]]]:
-    from ..packaged import load_schema
+    from ..io.packaged import load_schema
 
     return (load_schema(TYPES_FILE) or {})["types"]
 

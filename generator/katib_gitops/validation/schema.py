@@ -29,9 +29,9 @@ try:  # optional accelerator; validation is complete without it, only slower
 except ImportError:  # pragma: no cover - depends on the environment
     _rs = None
 
-from ..findings import ERROR, Finding, PathPart
-from ..packaged import load_schema
-from ..yamlio import Document
+from ..io.findings import ERROR, Finding, PathPart
+from ..io.packaged import load_schema
+from ..io.yamlio import Document
 
 EXPERIMENT_SCHEMA = "experiment.schema.json"
 RULE = "schema"

@@ -38,7 +38,7 @@ from __future__ import annotations
 import math
 from typing import Any, Callable, Iterator
 
-from ..searchspace import SERVICE, grid_doubles, grid_ints
+from ..spec.searchspace import SERVICE, grid_doubles, grid_ints
 
 Refusal = tuple[int | None, str, str]  # (setting index or None, setting name or "", message)
 

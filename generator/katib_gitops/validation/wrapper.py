@@ -26,8 +26,8 @@ import re
 import shlex
 from typing import Any, Iterator
 
-from ..findings import ERROR, WARNING, Finding, PathPart
-from ..yamlio import Document
+from ..io.findings import WARNING, Finding, PathPart
+from ..io.yamlio import Document
 from . import katib_rules
 from .podwebhook import is_primary, primary_labels
 from .access import as_list, as_map

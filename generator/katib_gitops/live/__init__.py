@@ -1,0 +1,1 @@
+"""The live cluster as input: Experiments read from kubectl's output, and Katib's rules for updating them."""

@@ -1,0 +1,1 @@
+"""Whole-repository verdicts: render's gate over the staged tree, check, and import."""
