@@ -162,3 +162,38 @@ def test_render_check_and_validate_report_an_experiment_that_never_starts_at_its
     assert cli("check", "-C", str(good)) == 1
     out = capsys.readouterr()
     assert "[never-starts-service]" in out.out + out.err
+
+
+def test_what_katibs_webhook_drops_is_not_written(tmp_path: Path) -> None:
+    """Katib's mutating webhook stores json.Marshal of the typed Experiment (mutate_webhook.go Handle): the zero
+    values of omitempty fields (`retain: false`, an empty description) are gone from the cluster's copy, so a
+    base that kept them would never match it (Argo CD OutOfSync for good). render writes the stored form."""
+    from katib_gitops.spec.defaults import as_stored
+
+    spec = SPEC.replace("lr: {double: [0.01, 0.1]}", "lr: {double: [0.01, 0.1], description: ''}")
+    repo = _repo(tmp_path, spec + "  retain: false\n")
+    assert cli("render", "-C", str(repo), "-q") == 0
+    (base,) = (repo / "base").rglob("fidelity.yaml")
+    experiment = yaml.safe_load(base.read_text())
+    template = experiment["spec"]["trialTemplate"]
+    assert "retain" not in template
+    assert all("description" not in tp for tp in template["trialParameters"])
+    assert as_stored(experiment["spec"]) == experiment["spec"]
+    # `retain: true` is no zero value: it stays
+    repo = _repo(tmp_path / "kept", SPEC + "  retain: true\n")
+    assert cli("render", "-C", str(repo), "-q") == 0
+    (base,) = (repo / "base").rglob("fidelity.yaml")
+    assert yaml.safe_load(base.read_text())["spec"]["trialTemplate"]["retain"] is True
+
+
+def test_every_rendered_experiment_is_what_katib_stores() -> None:
+    """This repository's base/ and every golden case's: nothing in them is dropped by Katib's re-encoding."""
+    from conftest import REPO_ROOT
+    from katib_gitops.spec.defaults import as_stored
+
+    files = [*(REPO_ROOT / "base").rglob("*.yaml"), *(REPO_ROOT / "tests" / "core" / "cases").glob("*/expected/*.yaml")]
+    experiments = [d for f in files for d in yaml.safe_load_all(f.read_text())
+                   if isinstance(d, dict) and d.get("kind") == "Experiment"]
+    assert len(experiments) >= 7
+    for experiment in experiments:
+        assert as_stored(experiment["spec"]) == experiment["spec"], experiment["metadata"]["name"]

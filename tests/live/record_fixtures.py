@@ -16,6 +16,7 @@ import yaml
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "generator"))
 from katib_gitops.build.kustomize import build  # noqa: E402
+from katib_gitops.spec.defaults import as_stored  # noqa: E402
 
 from live_support import FIXTURE, JSON_FIXTURE, KubectlDumper  # noqa: E402
 
@@ -64,8 +65,7 @@ for i, o in enumerate(old["items"]):
     applied_spec = copy.deepcopy(spec)
     # Katib's mutating webhook answers with a patch from the request to json.Marshal of the typed, defaulted
     # Experiment (mutate_webhook.go Handle): omitempty fields at their zero value leave the stored object.
-    if spec["trialTemplate"].get("retain") is False:
-        del spec["trialTemplate"]["retain"]
+    spec = as_stored(spec)
     labels = dict(exp["metadata"]["labels"])
     labels["app.kubernetes.io/instance"] = "katib"  # Argo CD's tracking label
     annotations = dict(exp["metadata"]["annotations"])
@@ -142,8 +142,8 @@ header = """\
 # last-applied-configuration annotation, Trials and a Suggestion beside the Experiments. Every Experiment's spec
 # is the repository's iris Experiment as overlays/cpu builds it (every Katib default filled in), except that
 # iris-max-trials-never has resumePolicy Never and the restarted ones have maxTrialCount raised to 16; as Katib's
-# mutating webhook stores it (json.Marshal of the typed spec: the applied `retain: false` is gone, omitempty),
-# while last-applied-configuration keeps what the client sent. Tests give an item the name of the Experiment
+# mutating webhook stores it (json.Marshal of the typed spec: zero values of omitempty fields gone, which render
+# already leaves out), while last-applied-configuration keeps what the client sent. Tests give an item the name of the Experiment
 # they compare with (live_support).
 """
 with open(FIXTURE, "w") as fh:

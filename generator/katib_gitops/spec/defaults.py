@@ -1,8 +1,9 @@
 """Katib's mutating-webhook defaults, applied explicitly.
 
-The generated Experiment carries every field the webhook would add, so the
-object in git equals the object in the cluster and a GitOps diff is empty.
-The same function normalises imported Experiments for round-trip comparison.
+The generated Experiment carries every field the webhook would add, and none
+the webhook's re-encoding drops (``as_stored``), so the object in git equals
+the object in the cluster and a GitOps diff is empty. The same function
+normalises imported Experiments for round-trip comparison.
 """
 
 from __future__ import annotations
@@ -129,3 +130,34 @@ def _trial_template(tt: dict[str, Any] | None) -> None:
     # experiment_defaults.go: `len(t.PrimaryPodLabels) == 0`, so an empty map is replaced too.
     if pod_labels is not None and not tt.get("primaryPodLabels"):
         tt["primaryPodLabels"] = dict(pod_labels)
+
+
+# Katib's mutating webhook (webhook/v1beta1/experiment/mutate_webhook.go Handle) answers with a patch from the
+# object as sent to json.Marshal of the typed, defaulted Experiment. Every ExperimentSpec field below the
+# trial's unstructured trialSpec is `omitempty` (experiments/v1beta1/experiment_types.go, common/v1beta1/
+# common_types.go), so a false bool, an empty string, an empty slice or an empty map is removed from what the
+# cluster stores; structs and pointers (objective, feasibleSpace, the counts, goal) are kept even when empty
+# or zero. Kubernetes-typed parts (customCollector, httpGet) follow Kubernetes' own rules and are left as written.
+_GO_MAPS = frozenset({"primaryPodLabels"})
+_NOT_KATIB_TYPED = frozenset({"trialSpec", "customCollector", "httpGet"})
+
+
+def as_stored(spec: dict[str, Any]) -> dict[str, Any]:
+    """spec without the zero values of Katib's omitempty fields: what `kubectl get experiment` shows of it."""
+    return _stored(spec)
+
+
+def _stored(value: Any) -> Any:
+    if isinstance(value, list):
+        return [_stored(v) for v in value]
+    if not isinstance(value, dict):
+        return value
+    out = {}
+    for key, v in value.items():
+        if key in _NOT_KATIB_TYPED:
+            out[key] = v
+        elif v is False or v == "" or (isinstance(v, list) and not v) or (key in _GO_MAPS and v == {}):
+            continue
+        else:
+            out[key] = _stored(v)
+    return out

@@ -13,7 +13,7 @@ import json
 import re
 from typing import Any
 
-from .defaults import DEFAULT_PARALLEL, DEFAULT_RESUME_POLICY, apply_katib_defaults, kind_defaults
+from .defaults import DEFAULT_PARALLEL, DEFAULT_RESUME_POLICY, apply_katib_defaults, as_stored, kind_defaults
 from .model import Parameter, Spec, Trial
 
 API_VERSION = "kubeflow.org/v1beta1"
@@ -52,8 +52,9 @@ def build_spec(spec: Spec) -> dict[str, Any]:
         out["parameters"] = [_parameter(p) for p in spec.parameters]
     out["metricsCollectorSpec"] = _collector(spec)
     out["trialTemplate"] = _trial_template(spec)
-    # The builder already writes defaults in reading order; this guarantees none is missed.
-    return apply_katib_defaults({"spec": out})["spec"]
+    # The builder already writes defaults in reading order; this guarantees none is missed, and as_stored drops
+    # what Katib's webhook drops when it stores the Experiment (retain: false, empty strings and lists).
+    return as_stored(apply_katib_defaults({"spec": out})["spec"])
 
 
 def _objective(spec: Spec) -> dict[str, Any]:

@@ -23,6 +23,7 @@ from typing import Any, Iterator, Sequence
 
 from ..io.findings import ERROR, WARNING, Finding, PathPart
 from ..io.yamlio import Document
+from ..spec.defaults import as_stored
 from . import never_starts, regex, services
 from .access import as_list, as_map
 from .schema import did_you_mean
@@ -121,6 +122,14 @@ def _int(value: Any) -> int | None:
 
 def _is_abs(path: str) -> bool:
     return path.startswith("/")
+
+
+def _written(c: Checker, path: Sequence[str]) -> dict[str, Any]:
+    """The mapping at path as the author wrote it, before the webhook's re-encoding dropped empty values."""
+    node: Any = c.doc.data
+    for key in path:
+        node = as_map(node).get(key)
+    return as_map(node)
 
 
 # ---------------------------------------------------------------------------
@@ -247,7 +256,7 @@ def rule_8_search_space(c: Checker, spec: dict[str, Any]) -> None:
     has_params = isinstance(params, list) and len(params) > 0
     if not has_params and nas is None:
         c.error("katib-8", SPEC, "one of spec.parameters or spec.nasConfig must be specified",
-                at=(*SPEC, "parameters") if "parameters" in spec else SPEC)
+                at=(*SPEC, "parameters") if "parameters" in _written(c, SPEC) else SPEC)
     elif has_params and nas is not None:
         c.error("katib-8", SPEC, "only one of spec.parameters and spec.nasConfig can be specified",
                 at=(*SPEC, "nasConfig"))
@@ -360,8 +369,10 @@ def rule_10_trial_template(c: Checker, spec: dict[str, Any]) -> bool:
                     f"{' and '.join(missing)} must be specified: Katib fills them only for Job, TFJob, PyTorchJob, "
                     f"XGBoostJob, MPIJob and TrainJob, not for {kind or 'a ConfigMap template'}. Add GJSON paths "
                     f"over the trial's status, e.g. {add}")
-    if tt.get("trialParameters") is None:
-        c.error("katib-10", (*TRIAL_TEMPLATE, "trialParameters"), "must be specified")
+    if tt.get("trialParameters") is None:  # absent, or an empty list the mutating webhook dropped (as_stored)
+        c.error("katib-10", (*TRIAL_TEMPLATE, "trialParameters"),
+                "must be specified (Katib's mutating webhook drops an empty list, and its validator then refuses "
+                "the missing one)" if "trialParameters" in _written(c, TRIAL_TEMPLATE) else "must be specified")
         return False
     config_map = tt.get("configMap")
     if trial_spec is None and config_map is None:
@@ -708,6 +719,10 @@ def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopp
         return c.findings
     if not isinstance(spec, dict):
         return c.findings
+    # The validating webhook sees the object the mutating webhook stored: re-encoded from the typed spec, so
+    # the zero values of omitempty fields (`trialParameters: []`, `retain: false`, '') are gone. Only whole
+    # keys go; list items stay, so every path below still points at what the author wrote.
+    spec = as_stored(spec)
     rule_2_counts(c, spec)
     rule_3_count_relations(c, spec)
     rule_4_objective(c, spec)
@@ -723,9 +738,11 @@ def check(doc: Document, extra_algorithms: Sequence[str] = (), extra_early_stopp
         rule_13_template_identity(c, spec)
     elif isinstance(spec.get("trialTemplate"), dict):
         rule_11_trial_parameters(c, spec)
-    # Only once the trialParameters themselves are sound (a duplicate reference already explains a gap).
-    if isinstance(as_map(spec.get("trialTemplate")).get("trialParameters"), list) and \
-            not any(f.rule in ("katib-10", "katib-11") for f in c.findings):
+    # Only once the trialParameters themselves are sound (a duplicate reference already explains a gap); with
+    # none at all, each parameter that never reaches the trial is named too: that is what the author must fix.
+    if isinstance(spec.get("trialTemplate"), dict) and \
+            not any(f.rule == "katib-11" or (f.rule == "katib-10" and f.path != TRIAL_PARAMETERS)
+                    for f in c.findings):
         unused_parameters(c, spec)
     rule_15_metrics_collector(c, spec)
     rule_16_metrics_format(c, spec)
