@@ -170,6 +170,7 @@ def spec_yaml(rng: random.Random, i: int) -> str:
     elif i % 4 == 1:
         spec["profile"] = "gpu"
     if i % 10 == 1:
+        spec.setdefault("profile", "gpu")  # an adjustment of a profile the spec does not deploy under is a warning
         spec["profiles"] = {"gpu": {"gpus": 4}}
     elif i % 10 == 2:
         spec["profiles"] = {"cpu": {"env": {"OMP_NUM_THREADS": "4"}}}

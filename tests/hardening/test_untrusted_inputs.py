@@ -473,3 +473,19 @@ def test_an_unused_adjustment_that_is_fine_is_only_a_warning(repo: Path, capsys)
     assert "warning" in warning and "'gpu'" in warning and "profile: is cpu" in warning
     code, out, err = run(["check", "-C", str(repo)], capsys)
     assert code == 0 and "adjusts the profile 'gpu'" in out + err
+
+
+def test_validate_of_the_whole_repository_warns_of_an_unused_adjustment(repo: Path, capsys):
+    """`validate` with no PATH reports what render and check report: the adjustment nothing deploys."""
+    spec = repo / "experiments" / "iris.yaml"
+    spec.write_text(spec.read_text().replace("profile: [cpu, gpu]\n", "profile: cpu\n"))
+    assert run(["render", "-C", str(repo), "-q"], capsys)[0] == 0
+    monkey_cwd = os.getcwd()
+    try:
+        os.chdir(repo)
+        code, out, err = run(["validate"], capsys)
+    finally:
+        os.chdir(monkey_cwd)
+    assert code == 0, out + err
+    (warning,) = [ln for ln in out.splitlines() if "adjusts the profile 'gpu'" in ln]
+    assert warning.startswith("experiments/iris.yaml:") and warning.endswith("[profile-unused]")

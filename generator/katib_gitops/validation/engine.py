@@ -471,7 +471,12 @@ def validate_repo(repo: Repo, options: ValidationOptions | None = None, rendered
     try:
         report.sources.extend(repo.rel(p) for p in repo.spec_files())
         report.documents += len(repo.spec_files())
+        rendering_here = rendered is None
         rendered = rendered if rendered is not None else _render_or_none(repo)
+        if rendering_here and rendered is not None:
+            # Callers that rendered (check, render's gate) print the render's own warnings; validate did not:
+            # an adjustment of a profile a spec does not deploy under is known to the render alone.
+            report.extend([f for f in rendered.warnings if f.rule == "profile-unused"])
         if provenance is None and rendered is not None and options.live is not None:
             # A sync Katib will refuse is reported at the spec line that makes it, as check and render do.
             from .provenance import RenderProvenance
