@@ -38,6 +38,23 @@ def iris_repo(tmp_path: Path) -> Path:
     return tmp_path
 
 
+def git(root: Path, *args: str) -> None:
+    """git in root as a test's author, with nothing from the user's git configuration."""
+    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
+                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
+                        "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+
+
+@pytest.fixture
+def committed_iris(iris_repo: Path) -> Path:
+    """The iris repository rendered and committed on main: what a pull request starts from."""
+    assert cli("render", "-C", str(iris_repo), "-q") == 0
+    git(iris_repo, "init", "-q", "-b", "main")
+    git(iris_repo, "add", "-A")
+    git(iris_repo, "commit", "-q", "-m", "base")
+    return iris_repo
+
+
 def cli(*argv: str) -> int:
     from katib_gitops.cli import main
 

@@ -17,34 +17,23 @@ from typing import Sequence
 PENALTIES = ("l2", "l1", "elasticnet", "none")
 
 
-def positive_float(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not math.isfinite(value) or value <= 0:
-        raise argparse.ArgumentTypeError(f"must be a positive finite number, got {text!r}")
-    return value
+def _checked(kind: type, ok, requirement: str):
+    """An argparse type: text read as kind (int or float), then held to requirement."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not {'an integer' if kind is int else 'a number'}: {text!r}") from None
+        if not ok(value):
+            raise argparse.ArgumentTypeError(f"{requirement}, got {text!r}")
+        return value
+    return parse
 
 
-def positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {text!r}")
-    return value
-
-
-def ratio(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if not 0.0 <= value <= 1.0:
-        raise argparse.ArgumentTypeError(f"must be between 0 and 1, got {text!r}")
-    return value
+positive_float = _checked(float, lambda v: math.isfinite(v) and v > 0, "must be a positive finite number")
+positive_int = _checked(int, lambda v: v >= 1, "must be at least 1")
+ratio = _checked(float, lambda v: 0.0 <= v <= 1.0, "must be between 0 and 1")
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -6,7 +6,6 @@ import os
 import re
 from pathlib import Path
 
-import pytest
 import yaml
 
 from conftest import REPO_ROOT, TUTORIAL, cli, needs_shared

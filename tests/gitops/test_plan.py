@@ -3,28 +3,17 @@
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
 
-from conftest import cli
-
-
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin:/usr/local/bin"})
+from conftest import cli, git
 
 
 @pytest.fixture
-def committed(iris_repo: Path) -> Path:
-    assert cli("render", "-C", str(iris_repo), "-q") == 0
-    git(iris_repo, "init", "-q", "-b", "main")
-    git(iris_repo, "add", "-A")
-    git(iris_repo, "commit", "-q", "-m", "base")
-    return iris_repo
+def committed(committed_iris: Path) -> Path:
+    return committed_iris
 
 
 def experiment_name(root: Path, profile: str = "cpu", spec: str = "iris") -> str:

@@ -18,7 +18,7 @@ import yaml
 from conftest import REPO_ROOT, cli, offline_env
 from katib_gitops import __version__
 from katib_gitops.scaffold.wheel import running_wheel, wheel_name
-from workflow_support import load, pins, run_step, triggers, uses
+from workflow_support import load, pins, run_step, uses
 
 WORKFLOW = ".github/workflows/katib-gitops.yml"
 COMMENT_SCRIPT = REPO_ROOT / "generator/katib_gitops/templates/repo/templates/comment-plan.sh"

@@ -22,7 +22,7 @@ from hostile_support import HOSTILE, fake_tool, refused, run, safe_output, use_t
 from test_corpus import SHAPED, fresh_repo, rendered_template, snapshot  # noqa: F401 (fixture)
 
 from katib_gitops.io.findings import Finding
-from katib_gitops.io.safetext import clean, clean_lines, gh_data, gh_property, md_code, unsafe
+from katib_gitops.io.safetext import clean, clean_lines, gh_data, gh_property, md_code
 from katib_gitops.validation import reporters
 from katib_gitops.io.yamlio import dump
 

@@ -5,7 +5,6 @@ builds it), Katib's defaults on both sides, Katib's semantic comparison; a sync 
 from __future__ import annotations
 
 import json
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -19,25 +18,15 @@ from katib_gitops.spec.defaults import as_stored
 from live_support import FIXTURE, JSON_FIXTURE, as_deployed, item, live_file
 
 
-def git(root: Path, *args: str) -> None:
-    subprocess.run(["git", "-C", str(root), *args], check=True, capture_output=True,
-                   env={"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAME": "t",
-                        "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin:/usr/local/bin"})
-
-
 def built(root: Path, profile: str) -> dict:
     (exp,) = [d for d in yaml.safe_load_all(build(root / "overlays" / profile)) if d and d["kind"] == "Experiment"]
     return exp
 
 
 @pytest.fixture
-def deployed(iris_repo: Path) -> Path:
+def deployed(committed_iris: Path) -> Path:
     """The repository's iris (cpu and gpu), rendered and committed: what Argo CD and Flux sync."""
-    assert cli("render", "-C", str(iris_repo), "-q") == 0
-    git(iris_repo, "init", "-q", "-b", "main")
-    git(iris_repo, "add", "-A")
-    git(iris_repo, "commit", "-q", "-m", "base")
-    return iris_repo
+    return committed_iris
 
 
 def cluster(root: Path, tmp_path: Path, state: str, fmt: str = "yaml", spec_edit=None) -> Path:

@@ -135,7 +135,7 @@ def test_best_trial_value_is_the_objectives_metric_strategy(iris_repo: Path, tmp
     capsys.readouterr()
     assert cli("status", "-C", str(iris_repo), "--live", str(live)) == 0
     text = capsys.readouterr().out
-    assert f"best: iris-max-trials-t-s0 by accuracy's metricStrategy max: accuracy=0.9667 (max)" in text
+    assert "best: iris-max-trials-t-s0 by accuracy's metricStrategy max: accuracy=0.9667 (max)" in text
     assert "accuracy=0.95" not in text
     assert cli("status", "-C", str(iris_repo), "--live", str(live), "--output", "markdown") == 0
     assert "accuracy=0.9667 (max)" in capsys.readouterr().out

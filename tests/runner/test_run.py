@@ -8,7 +8,6 @@ import os
 import signal
 import subprocess
 import sys
-import textwrap
 import time
 from pathlib import Path
 
@@ -20,7 +19,7 @@ from katib_gitops.io.findings import UserError
 from katib_gitops.runner import run_experiment
 from katib_gitops.runner.run_records import ResultsFile
 
-from runner_helpers import (PY, TRAINER, experiment, max_overlap, options, parse_time, tutorial_experiment,
+from runner_helpers import (TRAINER, experiment, max_overlap, options, parse_time, tutorial_experiment,
                             with_command)
 
 ECHO_ALL = "echo accuracy=0.5 ${trialParameters.penalty} ${trialParameters.tol} ${trialParameters.C} " \
