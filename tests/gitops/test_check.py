@@ -83,3 +83,17 @@ def test_new_from_template(iris_repo: Path):
     assert text.count("name: mnist") == 1 and "cookiecutter" not in text
     assert cli("render", "-C", str(iris_repo), "-q") == 0
     assert cli("check", "-C", str(iris_repo)) == 0
+
+
+def test_check_outside_any_katib_repository_says_where_to_run_it(tmp_path: Path, capsys):
+    """At a monorepo's top (a pre-commit hook run there), nothing above is a katib-gitops repository: check
+    says to run it in the folder or with -C, not that experiments/ is missing; with katib-gitops.yaml but no
+    experiments/, it still says a render would remove every Experiment."""
+    (tmp_path / "platform" / "katib").mkdir(parents=True)
+    assert cli("check", "-C", str(tmp_path)) == 1
+    err = "".join(capsys.readouterr())
+    assert "no katib-gitops repository here or above" in err and "-C FOLDER" in err
+    (tmp_path / "katib-gitops.yaml").write_text("namespace: kubeflow\n")
+    assert cli("check", "-C", str(tmp_path)) == 1
+    err = "".join(capsys.readouterr())
+    assert "experiments/ does not exist: render would remove every Experiment" in err

@@ -77,9 +77,14 @@ def load_specs(repo: Repo, paths: list[Path] | None = None) -> list[tuple[Spec, 
     if paths is None and not repo.experiments_dir.is_dir():
         # Rendering "no specs" would remove every generated Experiment: only an empty experiments/ may mean that.
         what = "is not a directory" if repo.experiments_dir.exists() else "does not exist"
-        raise SpecErrors([Finding(f"{EXPERIMENTS_DIR}/ {what}: render would remove every Experiment (create it; an "
-                                  "empty experiments/ renders none)", file=EXPERIMENTS_DIR, line=0, column=0,
-                                  rule="io")])
+        if not repo.experiments_dir.exists() and not (repo.root / CONFIG_FILE).exists():
+            # Nothing here or above is a katib-gitops repository: most often a hook run at a monorepo's top.
+            message = (f"no katib-gitops repository here or above (no {CONFIG_FILE}, no {EXPERIMENTS_DIR}/): run "
+                       "in its folder, or with -C FOLDER (`katib-gitops init` makes one)")
+        else:
+            message = (f"{EXPERIMENTS_DIR}/ {what}: render would remove every Experiment (create it; an empty "
+                       "experiments/ renders none)")
+        raise SpecErrors([Finding(message, file=EXPERIMENTS_DIR, line=0, column=0, rule="io")])
     for path in paths if paths is not None else repo.spec_files():
         display = repo.rel(path)
         try:
